@@ -1,0 +1,181 @@
+"""The ``llmstruct`` command line. Each subcommand calls the engine in-process.
+
+Errors the user can fix (a missing root, a bad glob, an unwritable output, a bad
+config) are one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from llmstruct import __version__
+from llmstruct.config import ConfigError, load_scan_config
+from llmstruct.engine.discovery import DiscoveryError
+from llmstruct.engine.scanner import ProjectScanner, ScanOptions, ScanProgress
+from llmstruct.engine.structure import build_struct
+from llmstruct.engine.tokens import EncodingUnavailable
+from llmstruct.store.structfile import DEFAULT_NAME, write_struct
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def _version_line() -> str:
+    from llmstruct._ext import IMPLEMENTATIONS
+    from llmstruct._ext import lru  # noqa: F401  (records which twin loaded)
+
+    twins = ", ".join(f"{name}={impl}" for name, impl in sorted(IMPLEMENTATIONS.items()))
+    return f"llmstruct {__version__} (extensions: {twins})"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmstruct",
+        description="Map a codebase into struct.json and serve token-budgeted context from it.",
+    )
+    parser.add_argument("--version", action="version", version=_version_line())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    scan = commands.add_parser(
+        "scan",
+        help="scan a source tree into struct.json",
+        description="Scan ROOT (default: the current directory) and write struct.json.",
+    )
+    scan.add_argument("root", nargs="?", default=".", help="project root (default: .)")
+    scan.add_argument("-o", "--output", help="output file (default: ROOT/struct.json)")
+    scan.add_argument(
+        "--include", action="append", default=[], metavar="GLOB",
+        help="only scan files matching GLOB (gitignore syntax; repeatable)",
+    )  # fmt: skip
+    scan.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB",
+        help="skip files matching GLOB (gitignore syntax; repeatable)",
+    )  # fmt: skip
+    scan.add_argument("--no-cache", action="store_true", help="ignore and do not update the cache")
+    scan.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    scan.set_defaults(handler=_cmd_scan)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"llmstruct: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("llmstruct: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``llmstruct ... | head``): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+# -- scan --------------------------------------------------------------------------
+def _cmd_scan(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    try:
+        config = load_scan_config(root)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    output = Path(args.output or config.output or root / DEFAULT_NAME)
+    if not output.is_absolute() and not args.output and config.output:
+        output = root / output
+    _check_writable(output)
+    options = ScanOptions(
+        root=root,
+        include=[*config.include, *args.include],
+        exclude=[*config.exclude, *args.exclude],
+        secret_patterns=config.secret_patterns,
+        max_file_size=config.max_file_size,
+        use_cache=not args.no_cache,
+    )
+    progress = _ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        result = ProjectScanner().scan(options, on_progress=progress.update)
+    except (DiscoveryError, EncodingUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        progress.close()
+    struct = build_struct(result)
+    try:
+        write_struct(output, struct)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    if not args.quiet:
+        _print_summary(result, struct, output)
+    return 0
+
+
+def _check_writable(output: Path) -> None:
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise UsageError(f"cannot write {output}: it is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {output}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise UsageError(f"cannot write {output}: permission denied")
+
+
+def _print_summary(result, struct, output: Path) -> None:
+    stats = struct["metadata"]["stats"]
+    print(
+        f"Scanned {len(result.records) + len(result.errors)} files "
+        f"({result.parsed} parsed, {result.cached} from cache) in {result.seconds:.2f}s\n"
+        f"  modules {stats['modules_count']}, functions {stats['functions_count']}, "
+        f"classes {stats['classes_count']}, call edges {stats['call_edges_count']}, "
+        f"errors {len(result.errors)}, skipped {len(result.skipped)}"
+    )
+    for path, error in list(result.errors.items())[:20]:
+        print(f"  error: {path}: {error}")
+    if len(result.errors) > 20:
+        print(f"  ... and {len(result.errors) - 20} more errors (see metadata.scan in the output)")
+    print(f"Wrote {output}")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ~20 times a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+        self.drawn = False
+
+    def update(self, progress: ScanProgress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.05 and progress.current != progress.total:
+            return
+        self.last = now
+        width = 30
+        filled = width * progress.current // max(progress.total, 1)
+        name = progress.file if len(progress.file) <= 40 else "..." + progress.file[-37:]
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {progress.current}/{progress.total} "
+            f"{name:<40}"
+        )
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

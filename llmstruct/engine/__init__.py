@@ -1,0 +1,1 @@
+"""The core engine: discovery, parsing, scanning and (later) context assembly."""

@@ -1,0 +1,1 @@
+"""The data layer: struct.json on disk (and later the task database)."""

@@ -1,0 +1,60 @@
+"""Build llmstruct, compiling the Cython twins in llmstruct/_ext when possible.
+
+Every ``llmstruct/_ext/_<name>_c.pyx`` has a pure-Python twin ``_<name>_py.py``;
+the selector module ``llmstruct/_ext/<name>.py`` picks one at import. So a build
+without a C compiler (or with ``LLMSTRUCT_NO_EXTENSIONS=1``) still gives a working
+package: it just runs the twins. The build says which one it made.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _extensions() -> list[Extension]:
+    if os.environ.get("LLMSTRUCT_NO_EXTENSIONS"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("llmstruct: Cython not available, building the pure-Python twins only")
+        return []
+    sources = sorted(glob.glob(os.path.join("llmstruct", "_ext", "_*_c.pyx")))
+    modules = [
+        Extension(path[:-4].replace(os.sep, "."), [path], extra_compile_args=["-O2"])
+        for path in sources
+    ]
+    return cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+
+
+class ReportingBuildExt(build_ext):
+    """Compile what can be compiled and say which build this is."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers: the twins still work
+            self._report(f"pure-Python twins (compiling failed: {exc})")
+            return
+        names = ", ".join(ext.name.rsplit(".", 1)[-1] for ext in self.extensions)
+        self._report(f"compiled extensions: {names}" if names else "pure-Python twins")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._report(f"{ext.name} not compiled ({exc}); its pure-Python twin is used")
+
+    @staticmethod
+    def _report(message: str) -> None:
+        # pip hides build output unless -v; stderr of the build is kept in its log.
+        print(f"llmstruct build: {message}", file=sys.stderr)
+        print(f"llmstruct build: {message}")
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": ReportingBuildExt})

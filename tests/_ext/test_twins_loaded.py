@@ -1,0 +1,22 @@
+"""Each selector loaded the compiled twin, unless LLMSTRUCT_NO_EXTENSIONS says not to.
+
+The suites over both twins import ``_<name>_c`` directly, so they cannot notice
+a selector quietly falling back to the pure twin; this test does (as yarl's).
+"""
+
+import importlib
+import os
+
+import pytest
+
+import llmstruct._ext
+
+#: selectors with a compiled twin; add "router" and "assemble" as they land.
+SELECTORS = ("lru",)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_selector_loads_compiled_twin_unless_extensions_are_disabled(name):
+    importlib.import_module(f"llmstruct._ext.{name}")
+    expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
+    assert llmstruct._ext.IMPLEMENTATIONS[name] == expected

@@ -1,0 +1,106 @@
+"""The ``llmstruct`` command as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+
+def test_scan_writes_struct_json_and_prints_a_summary(tree, run_cli) -> None:
+    root = tree({"app.py": "def main():\n    helper()\n\ndef helper():\n    pass\n"})
+    done = run_cli("scan", str(root))
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"Scanned 1 files \(1 parsed, 0 from cache\) in [\d.]+s", done.stdout)
+    assert "functions 2, classes 0, call edges 1, errors 0" in done.stdout
+    struct = json.loads((root / "struct.json").read_text())
+    assert struct["modules"][0]["functions"][0]["calls"] == ["app#helper"]
+    assert done.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_second_scan_comes_from_the_cache(tree, run_cli) -> None:
+    root = tree({"a.py": "x = 1\n", "b.py": "y = 2\n"})
+    run_cli("scan", str(root))
+    assert "(0 parsed, 2 from cache)" in run_cli("scan", str(root)).stdout
+    assert "(2 parsed, 0 from cache)" in run_cli("scan", str(root), "--no-cache").stdout
+
+
+def test_output_include_exclude_and_quiet(tree, run_cli, tmp_path: Path) -> None:
+    root = tree({"src/a.py": "", "src/a_test.py": "", "other/b.py": ""})
+    out = tmp_path / "out.json"
+    done = run_cli(
+        "scan", str(root), "-o", str(out), "--include", "src/", "--exclude", "*_test.py", "-q"
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert [m["path"] for m in json.loads(out.read_text())["modules"]] == ["src/a.py"]
+
+
+def test_config_file_extends_secrets(tree, run_cli) -> None:
+    root = tree({"llmstruct.toml": '[scan]\nsecret_patterns = ["vault*.py"]\n', "vault1.py": "", "a.py": ""})
+    assert run_cli("scan", str(root)).returncode == 0
+    struct = json.loads((root / "struct.json").read_text())
+    assert [m["path"] for m in struct["modules"]] == ["a.py"]
+    assert struct["metadata"]["scan"]["skipped"] == [
+        {"path": "vault1.py", "reason": "secret file pattern"}
+    ]
+
+
+def _one_clean_error(done, *fragments: str) -> None:
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmstruct: error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_missing_root_is_one_line_and_exit_2(run_cli, tmp_path: Path) -> None:
+    _one_clean_error(run_cli("scan", str(tmp_path / "nope")), "no such directory")
+
+
+def test_bad_glob_is_one_line_and_exit_2(tree, run_cli) -> None:
+    _one_clean_error(run_cli("scan", str(tree({"a.py": ""})), "--exclude", "src/[x"), "pattern")
+
+
+def test_output_into_missing_directory_is_one_line_and_exit_2(tree, run_cli, tmp_path) -> None:
+    done = run_cli("scan", str(tree({"a.py": ""})), "-o", str(tmp_path / "no" / "s.json"))
+    _one_clean_error(done, "does not exist")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere; a chmod cannot stop it")
+def test_unwritable_output_is_one_line_and_exit_2(tree, run_cli, tmp_path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    _one_clean_error(run_cli("scan", str(tree({"a.py": ""})), "-o", str(locked / "s.json")),
+                     "permission denied")
+
+
+def test_output_that_is_a_directory_is_one_line_and_exit_2(tree, run_cli, tmp_path) -> None:
+    _one_clean_error(run_cli("scan", str(tree({"a.py": ""})), "-o", str(tmp_path)), "directory")
+
+
+def test_bad_config_is_one_line_and_exit_2(tree, run_cli) -> None:
+    root = tree({"llmstruct.toml": "[scan]\nexclud = []\n", "a.py": ""})
+    _one_clean_error(run_cli("scan", str(root)), "unknown key scan.exclud")
+
+
+def test_version_names_the_extension_build(run_cli) -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0
+    expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
+    assert re.fullmatch(rf"llmstruct \S+ \(extensions: lru={expected}\)\n", done.stdout)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["scan", "--help"]])
+def test_help_everywhere(run_cli, args) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 0 and "usage: llmstruct" in done.stdout
+
+
+def test_unknown_flag_is_a_usage_error(run_cli) -> None:
+    done = run_cli("scan", "--bogus")
+    assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
