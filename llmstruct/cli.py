@@ -15,10 +15,11 @@ from pathlib import Path
 from llmstruct import __version__
 from llmstruct.config import ConfigError, load_scan_config
 from llmstruct.engine.discovery import DiscoveryError
-from llmstruct.engine.scanner import ProjectScanner, ScanOptions, ScanProgress
-from llmstruct.engine.structure import build_struct
+from llmstruct.engine.project import StructBuild, scan_to_struct
+from llmstruct.engine.scanner import ScanOptions, ScanProgress
 from llmstruct.engine.tokens import EncodingUnavailable
-from llmstruct.store.structfile import DEFAULT_NAME, write_struct
+from llmstruct.store.atomic import atomic_write_bytes
+from llmstruct.store.structfile import DEFAULT_NAME
 
 EXIT_USAGE = 2
 
@@ -105,18 +106,17 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     )
     progress = _ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        result = ProjectScanner().scan(options, on_progress=progress.update)
+        build = scan_to_struct(options, on_progress=progress.update)
     except (DiscoveryError, EncodingUnavailable) as exc:
         raise UsageError(str(exc)) from None
     finally:
         progress.close()
-    struct = build_struct(result)
     try:
-        write_struct(output, struct)
+        atomic_write_bytes(output, build.data)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     if not args.quiet:
-        _print_summary(result, struct, output)
+        _print_summary(build, output)
     return 0
 
 
@@ -130,19 +130,19 @@ def _check_writable(output: Path) -> None:
         raise UsageError(f"cannot write {output}: permission denied")
 
 
-def _print_summary(result, struct, output: Path) -> None:
-    stats = struct["metadata"]["stats"]
+def _print_summary(build: StructBuild, output: Path) -> None:
+    stats = build.stats
     print(
-        f"Scanned {len(result.records) + len(result.errors)} files "
-        f"({result.parsed} parsed, {result.cached} from cache) in {result.seconds:.2f}s\n"
+        f"Scanned {build.files} files "
+        f"({build.parsed} parsed, {build.cached} from cache) in {build.seconds:.2f}s\n"
         f"  modules {stats['modules_count']}, functions {stats['functions_count']}, "
         f"classes {stats['classes_count']}, call edges {stats['call_edges_count']}, "
-        f"errors {len(result.errors)}, skipped {len(result.skipped)}"
+        f"errors {len(build.errors)}, skipped {len(build.skipped)}"
     )
-    for path, error in list(result.errors.items())[:20]:
+    for path, error in list(build.errors.items())[:20]:
         print(f"  error: {path}: {error}")
-    if len(result.errors) > 20:
-        print(f"  ... and {len(result.errors) - 20} more errors (see metadata.scan in the output)")
+    if len(build.errors) > 20:
+        print(f"  ... and {len(build.errors) - 20} more errors (see metadata.scan in the output)")
     print(f"Wrote {output}")
 
 

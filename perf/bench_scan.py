@@ -10,6 +10,9 @@ processes:
   with the cache disabled;
 * ``scan_warm[stdlib]``: the same with a warm cache (nothing is parsed).
 
+The tree is copied to a temporary directory first (minus ``site-packages``), so
+the warm cache is never written into the interpreter's own directory.
+
 Run:  python perf/bench_scan.py -o perf/results/scan.json
       python perf/bench_scan.py --root /path/to/tree --workers 2
 The last lines print files/s, MB/s and the cold/bare and warm/cold ratios.
@@ -18,6 +21,7 @@ The last lines print files/s, MB/s and the cold/bare and warm/cold ratios.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -29,9 +33,8 @@ from pathlib import Path
 import pyperf
 
 from llmstruct.engine.discovery import discover
-from llmstruct.engine.scanner import ProjectScanner, ScanOptions
-from llmstruct.engine.structure import build_struct
-from llmstruct.store.structfile import dumps
+from llmstruct.engine.project import scan_to_struct
+from llmstruct.engine.scanner import ScanOptions
 
 _bare_state: dict = {}
 
@@ -74,13 +77,19 @@ def scan(loops: int, root: Path, workers: int, use_cache: bool) -> float:
     total = 0.0
     for _ in range(loops):
         start = time.perf_counter()
-        result = ProjectScanner().scan(
-            ScanOptions(root, include=["*.py"], use_cache=use_cache, workers=workers)
-        )
+        build = scan_to_struct(ScanOptions(root, use_cache=use_cache, workers=workers))
         with tempfile.TemporaryFile() as out:
-            out.write(dumps(build_struct(result)))
+            out.write(build.data)
         total += time.perf_counter() - start
     return total
+
+
+def _copy_tree(source: Path) -> Path:
+    """A private copy of the corpus: pyperf worker processes share it by path."""
+    target = Path(tempfile.gettempdir()) / f"llmstruct-bench-{source.name}"
+    if not target.exists():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("site-packages"))
+    return target
 
 
 def main() -> None:
@@ -88,15 +97,15 @@ def main() -> None:
     runner.argparser.add_argument("--root", default=sysconfig.get_paths()["stdlib"])
     runner.argparser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = runner.parse_args()
-    root = Path(args.root)
-    files = [f.path for f in discover(root).files if f.path.endswith(".py")]
+    root = _copy_tree(Path(args.root))
+    files = [f.path for f in discover(root).files]
     megabytes = sum((root / f).stat().st_size for f in files) / 1e6
     runner.metadata["corpus_files"] = str(len(files))
     runner.metadata["corpus_mb"] = f"{megabytes:.1f}"
     runner.metadata["workers"] = str(args.workers)
 
     # Prime the cache that scan_warm reads (scan_cold never touches it).
-    ProjectScanner().scan(ScanOptions(root, include=["*.py"], workers=args.workers))
+    scan_to_struct(ScanOptions(root, workers=args.workers))
     bare = runner.bench_time_func(
         "bare_parse_tags[stdlib]", bare_parse_tags, root, files, args.workers
     )

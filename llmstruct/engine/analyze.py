@@ -12,14 +12,12 @@ stops a scan.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from typing import Any
 
-import orjson
-
 from llmstruct.engine.forms import count_forms
+from llmstruct.engine.model import analysis_dict
 from llmstruct.engine.parsers import parser_for
 from llmstruct.engine.tokens import DEFAULT_ENCODING, TokenCounter
 
@@ -80,14 +78,12 @@ def analyze_bytes(
         return None, f"parser failed: {type(exc).__name__}: {exc}"
     if analysis.syntax_errors:
         warnings.append(f"{analysis.syntax_errors} syntax error(s); structure is best-effort")
-    record = dataclasses.asdict(analysis)
+    record = analysis_dict(analysis)
     record["hash"] = content_hash(data)
     record["size"] = len(data)
     record["warnings"] = warnings
     _add_symbol_facts(record, data, _counter(encoding).count)
-    # Normalise to what JSON gives back (tuples become lists), so a record from the
-    # cache and a fresh one are equal and the struct builder sees one shape.
-    return orjson.loads(orjson.dumps(record)), None
+    return record, None
 
 
 def _add_symbol_facts(record: dict[str, Any], data: bytes, count) -> None:

@@ -36,10 +36,12 @@ DEFAULT_EXCLUDED_DIRS = frozenset(
         ".git", ".hg", ".svn", ".bzr",
         "node_modules", "bower_components", "site-packages", "dist-packages",
         "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis",
-        ".tox", ".nox", ".venv", "venv", ".eggs", ".cache", ".llmstruct_cache",
+        ".tox", ".nox", ".venv", ".eggs", ".cache", ".llmstruct_cache",
         ".idea", ".vscode",
     }
 )  # fmt: skip
+# Not "venv" or "env" by name: the standard library has a real ``venv`` package.
+# Virtualenvs are recognised by their ``pyvenv.cfg`` instead, whatever their name.
 ROOT_ONLY_EXCLUDED_DIRS = frozenset({"build", "dist"})
 
 #: Never read: keys, certificates' private halves, credentials, dotenv files.

@@ -1,11 +1,19 @@
-"""The scan cache: analysis records keyed by file content hash.
+"""The scan cache: analysis records keyed by content hash, and the last struct.
 
-Lives in ``<root>/.llmstruct_cache/scan-<key>.json``, where the key covers
-everything that shapes a record (llmstruct version, analysis version, token
-encoding), so an upgrade never reads a stale layout: it just misses. The file is
-JSON (orjson), never pickle, because a cache inside a repository is not trusted
-input. It is written atomically; a corrupt or foreign cache file is ignored and
-rebuilt, never fatal.
+Lives in ``<root>/.llmstruct_cache/``. Every name carries a key covering what
+shapes its content (llmstruct version, analysis version, token encoding), so an
+upgrade never reads a stale layout: it just misses.
+
+* ``scan-<key>.json``: content hash -> analysis record. Loaded only when some file
+  changed: a warm re-scan of an unchanged tree never pays for reading it.
+* ``struct-<key>.json``: the last struct.json built, with the fingerprint of its
+  input (every path and content hash, the skips, the settings) on its first line.
+  When the fingerprint matches, struct.json is this file, with fresh volatile
+  fields, and nothing is parsed, loaded or rebuilt.
+
+Files are JSON (orjson), never pickle, because a cache inside a repository is not
+trusted input. They are written atomically; a corrupt or foreign cache file is
+ignored and rebuilt, never fatal.
 """
 
 from __future__ import annotations
@@ -27,9 +35,20 @@ CACHE_DIR_NAME = ".llmstruct_cache"
 class ScanCache:
     def __init__(self, root: Path, encoding: str, enabled: bool = True) -> None:
         key = hashlib.sha256(f"{__version__}|{ANALYSIS_VERSION}|{encoding}".encode()).hexdigest()
-        self.path = root / CACHE_DIR_NAME / f"scan-{key[:16]}.json"
+        self.directory = root / CACHE_DIR_NAME
+        self.path = self.directory / f"scan-{key[:16]}.json"
+        self.struct_path = self.directory / f"struct-{key[:16]}.json"
         self.enabled = enabled
-        self._records: dict[str, dict[str, Any]] = self._load() if enabled else {}
+        self._records: dict[str, dict[str, Any]] | None = None
+
+    def exists(self) -> bool:
+        return self.enabled and self.path.exists()
+
+    @property
+    def records(self) -> dict[str, dict[str, Any]]:
+        if self._records is None:
+            self._records = self._load() if self.enabled else {}
+        return self._records
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
@@ -39,13 +58,10 @@ class ScanCache:
         records = data.get("records") if isinstance(data, dict) else None
         return records if isinstance(records, dict) else {}
 
-    def __bool__(self) -> bool:
-        return bool(self._records)
-
     def get(self, content_hash: str, path: str) -> dict[str, Any] | None:
         """The cached record for this content at this path, or None."""
-        record = self._records.get(content_hash)
-        if record is None:
+        record = self.records.get(content_hash)
+        if not isinstance(record, dict) or record.get("hash") != content_hash:
             return None
         if record.get("path") != path:
             # Same content under another name (a copy or a move): reuse the parse,
@@ -54,13 +70,34 @@ class ScanCache:
         return record
 
     def save(self, records: dict[str, dict[str, Any]]) -> None:
-        """Replace the cache with ``records`` (content hash -> record) of this scan."""
+        """Replace the record cache with ``records`` (content hash -> record)."""
+        self._write(self.path, orjson.dumps({"records": records}))
+
+    # -- the last struct ----------------------------------------------------------
+    def load_struct(self, fingerprint: str) -> tuple[dict[str, Any], bytes] | None:
+        """(header, struct bytes) saved for this exact input, or None."""
+        if not self.enabled:
+            return None
+        try:
+            with open(self.struct_path, "rb") as handle:
+                header = orjson.loads(handle.readline())
+                if not isinstance(header, dict) or header.get("fingerprint") != fingerprint:
+                    return None
+                return header, handle.read()
+        except (OSError, orjson.JSONDecodeError):
+            return None
+
+    def save_struct(self, fingerprint: str, header: dict[str, Any], body: bytes) -> None:
+        line = orjson.dumps({**header, "fingerprint": fingerprint})
+        self._write(self.struct_path, line + b"\n" + body)
+
+    def _write(self, path: Path, data: bytes) -> None:
         if not self.enabled:
             return
         try:
-            os.makedirs(self.path.parent, exist_ok=True)
-            _write_cachedir_tag(self.path.parent)
-            atomic_write_bytes(self.path, orjson.dumps({"records": records}))
+            os.makedirs(self.directory, exist_ok=True)
+            _write_cachedir_tag(self.directory)
+            atomic_write_bytes(path, data)
         except OSError:
             pass  # a read-only tree still scans; it just cannot be warm next time
 

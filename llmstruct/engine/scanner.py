@@ -2,22 +2,25 @@
 
 ``ProjectScanner.scan_async(options)`` is an async iterator of ``ScanProgress``,
 one per discovered file, in completion order; afterwards ``scanner.result`` holds
-the ``ScanResult``. ``scan(options)`` is the same for synchronous callers (the CLI).
+the ``ScanResult``. ``scan(options)`` is the same for synchronous callers.
+``llmstruct.engine.project`` builds struct.json on top of this.
 
-Strategy: the main process walks the tree, reads and hashes every file and serves
-unchanged content from the cache (a warm re-scan parses nothing); the remaining
-files are grouped into batches of similar total size and parsed in a process pool
-(tree-sitter parsing and token counting are CPU-bound and hold the GIL). Small
-jobs skip the pool: starting processes costs more than parsing a few files.
+Strategy: the main process walks the tree; when a cache exists it reads and
+hashes every file and serves unchanged content from the cache (a warm re-scan
+parses nothing). The remaining files are grouped into batches of similar total
+size and parsed in a process pool (tree-sitter parsing and token counting are
+CPU-bound and hold the GIL). Small jobs skip the pool: starting processes costs
+more than parsing a few files.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import (
     Executor,
     Future,
@@ -29,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmstruct.engine.analyze import analyze_bytes, analyze_path, content_hash
+import orjson
+
+from llmstruct.engine.analyze import analyze_path, content_hash
 from llmstruct.engine.discovery import (
     DEFAULT_MAX_FILE_SIZE,
     DiscoveryOptions,
@@ -61,6 +66,10 @@ class ScanOptions:
 
 @dataclass(slots=True)
 class ScanProgress:
+    """One file done. ``result`` is its analysis record, or None when ``error`` says
+    why it could not be analysed, or when a warm re-scan served the whole struct
+    from the cache without loading per-file records (then ``cached`` is True)."""
+
     current: int
     total: int
     file: str
@@ -79,6 +88,9 @@ class ScanResult:
     cached: int
     seconds: float
     encoding: str = DEFAULT_ENCODING
+    #: Identifies the exact input (paths, contents, skips, settings); None when a
+    #: file could not be read, since the input is then not reproducible.
+    fingerprint: str | None = None
 
 
 class ProjectScanner:
@@ -88,7 +100,7 @@ class ProjectScanner:
         self.result: ScanResult | None = None
 
     async def scan_async(self, options: ScanOptions) -> AsyncIterator[ScanProgress]:
-        run = _ScanRun(options)
+        run = ScanRun(options)
         for progress in run.serve_cached():
             yield progress
         loop = asyncio.get_running_loop()
@@ -99,9 +111,11 @@ class ProjectScanner:
                     yield progress
         self.result = run.finish()
 
-    def scan(self, options: ScanOptions, on_progress=None) -> ScanResult:
+    def scan(
+        self, options: ScanOptions, on_progress: Callable[[ScanProgress], None] | None = None
+    ) -> ScanResult:
         """Synchronous scan; ``on_progress(ScanProgress)`` is called per file."""
-        run = _ScanRun(options)
+        run = ScanRun(options)
         for progress in run.iterate():
             if on_progress is not None:
                 on_progress(progress)
@@ -109,8 +123,12 @@ class ProjectScanner:
         return self.result
 
 
-class _ScanRun:
-    """State of one scan, shared by the sync and async drivers."""
+class ScanRun:
+    """State of one scan, shared by the sync and async drivers.
+
+    Construction discovers the files and, when a cache exists, hashes them, so
+    ``fingerprint`` is known before anything is parsed or any record is loaded.
+    """
 
     def __init__(self, options: ScanOptions) -> None:
         self.started = time.perf_counter()
@@ -126,6 +144,7 @@ class _ScanRun:
                 max_file_size=options.max_file_size,
             ),
         )
+        self.files = found.files
         self.skipped = found.skipped
         self.total = len(found.files)
         self.cache = ScanCache(self.root, options.encoding, enabled=options.use_cache)
@@ -133,30 +152,44 @@ class _ScanRun:
         self.errors: dict[str, str] = {}
         self.done = 0
         self.cached = 0
+        self.failed_hashes: dict[str, dict[str, Any]] = {}
+        #: path -> content hash (None: unreadable); filled up front only with a cache.
+        self.hashes: dict[str, str | None] = {}
+        if self.cache.exists():
+            for item in self.files:
+                self.hashes[item.path] = self._hash(item.path)
+        self._planned = False
         self.todo: list[tuple[str, int]] = []  # (path, size) still to parse
         self._hits: list[tuple[str, dict[str, Any]]] = []
-        self.failed_hashes: dict[str, dict[str, Any]] = {}
-        for item in found.files:
-            self._check_cache(item.path, item.size)
 
-    # -- cache ---------------------------------------------------------------
-    def _check_cache(self, path: str, size: int) -> None:
-        if not self.cache:  # disabled or empty: a cold scan reads each file once, in a worker
-            self.todo.append((path, size))
-            return
+    def _hash(self, path: str) -> str | None:
         try:
             with open(self.root / path, "rb") as handle:
-                data = handle.read()
+                return content_hash(handle.read())
         except OSError:
-            self.todo.append((path, size))  # the worker reports the error properly
+            return None  # the worker reports the error properly
+
+    def fingerprint(self) -> str | None:
+        """Digest of everything the struct is built from; None if not reproducible."""
+        if len(self.hashes) != self.total or None in self.hashes.values():
+            return None
+        return input_fingerprint(self.hashes, self.skipped, self.options.encoding)
+
+    # -- cache -----------------------------------------------------------------
+    def _plan(self) -> None:
+        if self._planned:
             return
-        record = self.cache.get(content_hash(data), path)
-        if record is None:
-            self.todo.append((path, len(data)))
-        else:
-            self._hits.append((path, record))
+        self._planned = True
+        for item in self.files:
+            digest = self.hashes.get(item.path)
+            record = self.cache.get(digest, item.path) if digest else None
+            if record is None:
+                self.todo.append((item.path, item.size))
+            else:
+                self._hits.append((item.path, record))
 
     def serve_cached(self) -> Iterator[ScanProgress]:
+        self._plan()
         for path, record in self._hits:
             self.cached += 1
             if "error" in record:
@@ -166,8 +199,16 @@ class _ScanRun:
                 yield self._progress(path, record, None, cached=True)
         self._hits = []
 
+    def serve_all_cached(self) -> Iterator[ScanProgress]:
+        """Progress for every file when the whole struct comes from the cache."""
+        for item in self.files:
+            self.done += 1
+            self.cached += 1
+            yield ScanProgress(self.done, self.total, item.path, None, None, cached=True)
+
     # -- parsing ---------------------------------------------------------------
     def executor(self) -> Executor:
+        self._plan()
         workers = self.options.workers or os.cpu_count() or 1
         if len(self.todo) < _POOL_THRESHOLD or workers == 1:
             # One thread, not this one: an async caller's event loop keeps running.
@@ -186,6 +227,7 @@ class _ScanRun:
     def take(self, results: list[tuple[str, str | None, Any, str | None]]) -> list[ScanProgress]:
         progress = []
         for path, digest, record, error in results:
+            self.hashes[path] = digest
             if error is not None and digest is not None:
                 # The content itself cannot be analysed (binary, parser failure): that
                 # holds until the content changes, so the verdict is cached too.
@@ -203,13 +245,15 @@ class _ScanRun:
         self.done += 1
         if record is not None:
             self.records[path] = record
+            self.hashes[path] = record["hash"]
         else:
             self.errors[path] = error or "unknown error"
         return ScanProgress(self.done, self.total, path, record, error, cached)
 
     def finish(self) -> ScanResult:
-        by_hash = {record["hash"]: record for record in self.records.values()}
-        self.cache.save({**self.failed_hashes, **by_hash})
+        if self.todo or self.failed_hashes:  # something new to remember
+            by_hash = {record["hash"]: record for record in self.records.values()}
+            self.cache.save({**self.failed_hashes, **by_hash})
         return ScanResult(
             root=self.root,
             records=dict(sorted(self.records.items())),
@@ -219,7 +263,17 @@ class _ScanRun:
             cached=self.cached,
             seconds=time.perf_counter() - self.started,
             encoding=self.options.encoding,
+            fingerprint=self.fingerprint(),
         )
+
+
+def input_fingerprint(hashes: dict[str, str | None], skipped: list[Skip], encoding: str) -> str:
+    from llmstruct import __version__
+
+    payload = orjson.dumps(
+        [__version__, encoding, sorted(hashes.items()), [(s.path, s.reason) for s in skipped]]
+    )
+    return hashlib.sha256(payload).hexdigest()
 
 
 def _batches(todo: list[tuple[str, int]]) -> Iterator[list[str]]:
@@ -248,10 +302,4 @@ def _analyze_batch(root: str, paths: list[str], encoding: str) -> list[tuple]:
     return results
 
 
-__all__ = [
-    "ProjectScanner",
-    "ScanOptions",
-    "ScanProgress",
-    "ScanResult",
-    "analyze_bytes",
-]
+__all__ = ["ProjectScanner", "ScanOptions", "ScanProgress", "ScanResult", "ScanRun"]

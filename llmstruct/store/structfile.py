@@ -23,7 +23,9 @@ class StructFileError(ValueError):
 
 
 def dumps(struct: dict[str, Any]) -> bytes:
-    return orjson.dumps(struct, option=orjson.OPT_INDENT_2) + b"\n"
+    # Compact: an indented struct.json of the standard library is 84 MB instead of
+    # 45 MB and twice as slow to write; ``jq .`` pretty-prints it for reading.
+    return orjson.dumps(struct) + b"\n"
 
 
 def write_struct(path: Path | str, struct: dict[str, Any]) -> None:

@@ -66,17 +66,19 @@ def dedent_lines(lines: list[str]) -> str:
 
 
 _BLOCK_OPEN = re.compile(r"^/\*+!?\s?")
-_BLOCK_CLOSE = re.compile(r"\s*\*+/$")
-_BLOCK_STAR = re.compile(r"^\s*\*(?!/) ?")
-_LINE_MARK = re.compile(r"^\s*(///?!?|#+)\s?")
+_BLOCK_STARS = re.compile(r"^[ \t]*\*(?!/) ?", re.MULTILINE)
+# `` ?`` not ``\s?``: a tab after ``//`` is content (Go doc examples are tab-indented).
+_LINE_MARK = re.compile(r"^\s*(///?!?|#+) ?")
 
 
 def clean_comment(raw: str) -> str:
     """Comment text without its markers: ``/** ... */``, ``///``, ``//``, ``#``."""
     stripped = raw.strip()
     if stripped.startswith("/*"):
-        body = _BLOCK_CLOSE.sub("", _BLOCK_OPEN.sub("", stripped))
-        return dedent_lines([_BLOCK_STAR.sub("", line) for line in body.splitlines()])
+        body = _BLOCK_OPEN.sub("", stripped)
+        if body.endswith("*/"):  # string ops, not a regex: Javadoc-heavy code is full of these
+            body = body[:-2].rstrip("*").rstrip()
+        return dedent_lines(_BLOCK_STARS.sub("", body).splitlines())
     return dedent_lines([_LINE_MARK.sub("", line) for line in stripped.splitlines()])
 
 
