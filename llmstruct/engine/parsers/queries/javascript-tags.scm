@@ -1,0 +1,50 @@
+; llmstruct JavaScript query: one pass finds every node the parser assembles records from.
+; Only nodes the parser reads are captured (each capture costs a Python object).
+; Declarations are captured at any depth: the parser keeps those at module level
+; (directly or under `export`) and drops nested ones after a couple of parent lookups.
+
+[
+  (function_declaration)
+  (generator_function_declaration)
+] @definition.function
+
+(class_declaration) @definition.class
+
+; `const f = () => ...`, `var g = function* () {}`, `const A = class {}`
+(variable_declarator
+  name: (identifier)
+  value: [
+    (arrow_function)
+    (function_expression)
+    (generator_function)
+    (class)
+  ]) @definition.variable
+
+; `exports.f = function () {}`, `module.exports = {...}`, `app.get = () => ...`
+(program
+  (expression_statement
+    (assignment_expression) @definition.assignment))
+
+(program
+  (export_statement) @definition.export)
+
+(import_statement) @reference.import
+
+; Every `require('x')` with one literal argument is a module dependency.
+(call_expression
+  function: (identifier) @_require
+  arguments: (arguments . (string) .)
+  (#eq? @_require "require")) @reference.require
+
+(call_expression
+  function: (_) @name.reference.call)
+
+(new_expression
+  constructor: (_) @name.reference.call)
+
+; JSX: `<Widget />` renders (calls) a component; lower-case intrinsics are dropped later.
+(jsx_opening_element
+  name: (_) @name.reference.jsx)
+
+(jsx_self_closing_element
+  name: (_) @name.reference.jsx)
