@@ -23,6 +23,7 @@ from typing import Any
 from llmstruct.engine.modules import ImportIndex, Record, Target
 
 _RECEIVERS = frozenset({"self", "this", "cls", "Self"})
+_JS_LANGS = frozenset({"javascript", "typescript", "tsx"})
 
 
 class SymbolTable:
@@ -105,8 +106,14 @@ class CallResolver:
             if found is not None:
                 return found
         target = self.bindings[path].get(name)
-        if target is not None and target.symbol is not None:
+        if target is None:
+            return None
+        if target.symbol not in (None, "default"):
             return self._walk(Target(target.paths), [target.symbol])
+        if language in _JS_LANGS:
+            # ``const Layer = require('./layer')`` / ``import Layer from './layer'``: a
+            # default export is, by overwhelming convention, the definition of that name.
+            return self._lookup(list(target.paths), [name])
         return None
 
     def _in_package(self, path: str, parts: list[str]) -> str | None:
