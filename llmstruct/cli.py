@@ -29,8 +29,10 @@ class UsageError(Exception):
 
 
 def _version_line() -> str:
-    from llmstruct._ext import IMPLEMENTATIONS
-    from llmstruct._ext import lru  # noqa: F401  (records which twin loaded)
+    from llmstruct._ext import (
+        IMPLEMENTATIONS,
+        lru,  # noqa: F401  (records which twin loaded)
+    )
 
     twins = ", ".join(f"{name}={impl}" for name, impl in sorted(IMPLEMENTATIONS.items()))
     return f"llmstruct {__version__} (extensions: {twins})"
@@ -63,6 +65,35 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-cache", action="store_true", help="ignore and do not update the cache")
     scan.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     scan.set_defaults(handler=_cmd_scan)
+
+    context = commands.add_parser(
+        "context",
+        help="print token-budgeted context for an LLM",
+        description=(
+            "Print context built from struct.json to stdout and a one-line summary to "
+            "stderr. Scans first when there is no struct.json yet."
+        ),
+    )
+    context.add_argument(
+        "--mode", default="FOCUSED", metavar="MODE",
+        help="MINIMAL, FOCUSED (default), FULL or SESSION",
+    )  # fmt: skip
+    context.add_argument("--query", "-q", metavar="TEXT", help="what the context is for")
+    context.add_argument(
+        "--budget", metavar="N",
+        help="token budget (defaults: MINIMAL 1000, FOCUSED 4000, FULL 16000, SESSION 8000)",
+    )  # fmt: skip
+    context.add_argument("--format", default="md", metavar="FMT", help="md (default), json or xml")
+    context.add_argument(
+        "--include-file", action="append", default=[], metavar="PATH",
+        help="a file (relative to the root) the context must centre on; repeatable",
+    )  # fmt: skip
+    context.add_argument("--since", metavar="REF", help="SESSION: also what changed since REF")
+    context.add_argument(
+        "--struct", metavar="FILE", help="struct.json to use (default: ROOT/struct.json)"
+    )
+    context.add_argument("--root", default=".", help="project root (default: .)")
+    context.set_defaults(handler=_cmd_context)
     return parser
 
 
@@ -81,6 +112,58 @@ def main(argv: list[str] | None = None) -> int:
         # stdout at devnull so the interpreter's final flush does not complain.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+# -- context -------------------------------------------------------------------------
+def _cmd_context(args: argparse.Namespace) -> int:
+    from llmstruct.engine.context import ContextError, ContextManager, ContextMode
+    from llmstruct.engine.gitstate import GitError
+    from llmstruct.store.structfile import StructFileError
+
+    try:
+        mode = ContextMode.parse(args.mode)
+    except ContextError as exc:
+        raise UsageError(str(exc)) from None
+    budget = _budget(args.budget)
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    struct_path = Path(args.struct) if args.struct else root / DEFAULT_NAME
+    if not struct_path.exists():
+        if args.struct:
+            raise UsageError(f"{struct_path}: no such file")
+        print(f"llmstruct: no {struct_path}; scanning {root} first", file=sys.stderr)
+        _cmd_scan(argparse.Namespace(
+            root=str(root), output=None, include=[], exclude=[], no_cache=False, quiet=True
+        ))  # fmt: skip
+    try:
+        manager = ContextManager(struct_path, root=root)
+        result = manager.build_context(
+            mode, args.query, budget, args.include_file, args.format, args.since
+        )
+    except (ContextError, StructFileError, GitError, EncodingUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(result.data)
+    sys.stdout.flush()
+    print(
+        f"llmstruct: {result.mode} context: {result.token_count}/{result.budget} tokens, "
+        f"{result.file_count} files, {len(result.symbols)} symbols"
+        f"{', truncated' if result.truncated else ''}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _budget(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        budget = int(value)
+    except ValueError:
+        raise UsageError(f"--budget must be a whole number of tokens, not {value!r}") from None
+    if budget < 0:
+        raise UsageError(f"--budget must not be negative, not {budget}")
+    return budget
 
 
 # -- scan --------------------------------------------------------------------------

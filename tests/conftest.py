@@ -39,7 +39,9 @@ def llmstruct_command() -> list[str]:
 
 @pytest.fixture
 def run_cli():
-    def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, cwd: Path | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         env = {**os.environ, "COLUMNS": "100"}
         return subprocess.run(
             [*llmstruct_command(), *args],

@@ -39,7 +39,9 @@ def test_output_include_exclude_and_quiet(tree, run_cli, tmp_path: Path) -> None
 
 
 def test_config_file_extends_secrets(tree, run_cli) -> None:
-    root = tree({"llmstruct.toml": '[scan]\nsecret_patterns = ["vault*.py"]\n', "vault1.py": "", "a.py": ""})
+    root = tree(
+        {"llmstruct.toml": '[scan]\nsecret_patterns = ["vault*.py"]\n', "vault1.py": "", "a.py": ""}
+    )
     assert run_cli("scan", str(root)).returncode == 0
     struct = json.loads((root / "struct.json").read_text())
     assert [m["path"] for m in struct["modules"]] == ["a.py"]
@@ -75,8 +77,9 @@ def test_output_into_missing_directory_is_one_line_and_exit_2(tree, run_cli, tmp
 def test_unwritable_output_is_one_line_and_exit_2(tree, run_cli, tmp_path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    _one_clean_error(run_cli("scan", str(tree({"a.py": ""})), "-o", str(locked / "s.json")),
-                     "permission denied")
+    _one_clean_error(
+        run_cli("scan", str(tree({"a.py": ""})), "-o", str(locked / "s.json")), "permission denied"
+    )
 
 
 def test_output_that_is_a_directory_is_one_line_and_exit_2(tree, run_cli, tmp_path) -> None:

@@ -16,14 +16,14 @@ import hashlib
 import os
 from typing import Any
 
-from llmstruct.engine.forms import count_forms
+from llmstruct.engine.forms import count_forms, source_text
 from llmstruct.engine.model import analysis_dict
 from llmstruct.engine.parsers import parser_for
 from llmstruct.engine.tokens import DEFAULT_ENCODING, TokenCounter
 
 #: Bump when parser output, record layout or token forms change: it invalidates
 #: every cached record (the cache key includes it).
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "3"
 
 #: A NUL byte in the first 8 KiB marks a binary file, as git and grep decide.
 _BINARY_SNIFF = 8192
@@ -82,26 +82,28 @@ def analyze_bytes(
     record["hash"] = content_hash(data)
     record["size"] = len(data)
     record["warnings"] = warnings
-    _add_symbol_facts(record, data, _counter(encoding).count)
+    _add_symbol_facts(record, data, _counter(encoding).count, analysis.language)
     return record, None
 
 
-def _add_symbol_facts(record: dict[str, Any], data: bytes, count) -> None:
+def _add_symbol_facts(record: dict[str, Any], data: bytes, count, language: str) -> None:
     for function in record["functions"]:
-        _facts(function, function["name"], data, count)
+        _facts(function, function["name"], data, count, language)
     for cls in record["classes"]:
         methods = cls["methods"]
         # A class's own "full" form stops where its first method starts: methods
         # are rendered as items of their own, so their text is never counted twice.
         head_end = min((m["byte_range"][0] for m in methods), default=cls["byte_range"][1])
-        _facts(cls, cls["name"], data, count, end=max(head_end, cls["byte_range"][0]))
+        _facts(cls, cls["name"], data, count, language, max(head_end, cls["byte_range"][0]))
         for method in methods:
-            _facts(method, f"{cls['name']}.{method['name']}", data, count)
+            _facts(method, f"{cls['name']}.{method['name']}", data, count, language)
 
 
-def _facts(symbol: dict[str, Any], qualname: str, data: bytes, count, end: int | None = None):
+def _facts(symbol, qualname: str, data: bytes, count, language: str, end: int | None = None):
     start, stop = symbol["byte_range"]
     source_bytes = data[start:stop]
     symbol["hash"] = content_hash(source_bytes)
-    shown = data[start : stop if end is None else end].decode("utf-8", "replace").rstrip()
-    symbol["tokens"] = count_forms(count, qualname, symbol["signature"], symbol["docstring"], shown)
+    shown = source_text(data, start, stop if end is None else end)
+    symbol["tokens"] = count_forms(
+        count, qualname, symbol["signature"], symbol["docstring"], shown, language
+    )

@@ -42,7 +42,9 @@ class SymbolTable:
                 top.setdefault(cls["name"], uid(module_id, cls["name"]))
                 methods = classes.setdefault(cls["name"], {})
                 for method in cls["methods"]:
-                    methods.setdefault(method["name"], uid(module_id, f"{cls['name']}.{method['name']}"))
+                    methods.setdefault(
+                        method["name"], uid(module_id, f"{cls['name']}.{method['name']}")
+                    )
             self.top[path] = top
             self.methods[path] = classes
 

@@ -155,7 +155,9 @@ class _Walker:
             info = os.stat(real_dir)
             key = (info.st_dev, info.st_ino)
             if key in self._seen_dirs:
-                self.skipped.append(Skip(rel_dir or ".", "directory already scanned (symlink loop)"))
+                self.skipped.append(
+                    Skip(rel_dir or ".", "directory already scanned (symlink loop)")
+                )
                 return None
             self._seen_dirs.add(key)
             with os.scandir(real_dir) as it:
@@ -178,7 +180,9 @@ class _Walker:
         try:
             spec = pathspec.GitIgnoreSpec.from_lines(lines)
         except Exception:
-            self.skipped.append(Skip(_join(rel_dir, ".gitignore"), "unparseable .gitignore ignored"))
+            self.skipped.append(
+                Skip(_join(rel_dir, ".gitignore"), "unparseable .gitignore ignored")
+            )
             return ignores
         return [*ignores, (rel_dir + "/" if rel_dir else "", spec)]
 

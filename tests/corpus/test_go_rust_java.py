@@ -20,7 +20,9 @@ pytestmark = pytest.mark.corpus
 
 
 def _scan(root: Path, include: list[str]) -> dict:
-    struct = build_struct(ProjectScanner().scan(ScanOptions(root, include=include, use_cache=False)))
+    struct = build_struct(
+        ProjectScanner().scan(ScanOptions(root, include=include, use_cache=False))
+    )
     assert not struct["metadata"]["scan"]["errors"]
     return struct
 
@@ -90,9 +92,10 @@ def test_rust_use_crate_path_resolves_across_modules(rust_struct) -> None:
     from_utf8 = _symbol(rust_struct, "alloc.src.string#String.from_utf8")
     assert from_utf8["parameters"] == ["vec"]
     assert "alloc.src.ffi.c_str#CString.into_string" in from_utf8["called_by"]
-    assert "alloc.src.string#String.with_capacity" in _symbol(
-        rust_struct, "alloc.src.borrow#Cow.add_assign"
-    )["calls"]
+    assert (
+        "alloc.src.string#String.with_capacity"
+        in _symbol(rust_struct, "alloc.src.borrow#Cow.add_assign")["calls"]
+    )
 
 
 # -- Java -------------------------------------------------------------------------
@@ -109,19 +112,29 @@ def java_struct(java_root) -> dict:
 def test_java_overloads_and_parameters(java_struct, java_root) -> None:
     module = next(m for m in java_struct["modules"] if m["path"].endswith("util/ArrayList.java"))
     array_list = next(c for c in module["classes"] if c["name"] == "ArrayList")
-    adds = [(m["parameters"], m["line_range"][0]) for m in array_list["methods"] if m["name"] == "add"]
+    adds = [
+        (m["parameters"], m["line_range"][0]) for m in array_list["methods"] if m["name"] == "add"
+    ]
     path = java_root / "java.base/java/util/ArrayList.java"
-    assert (["index", "element"], definition_line(path, "public void add(int index, E element)")) in adds
+    assert (
+        ["index", "element"],
+        definition_line(path, "public void add(int index, E element)"),
+    ) in adds
     assert array_list["bases"] == [
-        "AbstractList", "List", "RandomAccess", "Cloneable", "java.io.Serializable"
+        "AbstractList",
+        "List",
+        "RandomAccess",
+        "Cloneable",
+        "java.io.Serializable",
     ]  # as written in the source
     assert {"ArrayList.Itr", "ArrayList.SubList"} <= {c["name"] for c in module["classes"]}
 
 
 def test_java_same_package_class_call_resolves(java_struct) -> None:
     require_non_null = _symbol(java_struct, "java.base.java.util.Objects#Objects.requireNonNull")
-    assert "java.base.java.util.AbstractCollection#AbstractCollection.removeAll" in (
-        require_non_null["called_by"]
+    assert (
+        "java.base.java.util.AbstractCollection#AbstractCollection.removeAll"
+        in (require_non_null["called_by"])
     )
 
 

@@ -29,7 +29,9 @@ def express() -> dict:
 
 def test_express_function_and_its_line(express) -> None:
     create = _functions(express, "express.js")["createApplication"]
-    assert create["line_range"][0] == definition_line(EXPRESS_LIB / "express.js", "function createApplication(")
+    assert create["line_range"][0] == definition_line(
+        EXPRESS_LIB / "express.js", "function createApplication("
+    )
     assert create["exported"] is True  # exports = module.exports = createApplication
 
 
@@ -40,7 +42,9 @@ def test_express_require_binding_resolves_to_the_default_export(express) -> None
         EXPRESS_LIB / "router/index.js", "proto.route = function route("
     )
     assert route["calls"][:2] == ["router.route#Route", "router.layer#Layer"]
-    assert "router.index#proto.route" in _functions(express, "router/route.js")["Route"]["called_by"]
+    assert (
+        "router.index#proto.route" in _functions(express, "router/route.js")["Route"]["called_by"]
+    )
 
 
 def test_express_named_member_of_a_required_module_resolves(express) -> None:
@@ -56,7 +60,9 @@ def typescript_lib() -> dict:
 def test_typescript_interface_methods_and_parameters(typescript_lib) -> None:
     module = next(m for m in typescript_lib["modules"] if m["path"] == "lib.es5.d.ts")
     array = next(c for c in module["classes"] if c["name"] == "Array" and c["kind"] == "interface")
-    assert array["line_range"][0] == definition_line(TYPESCRIPT_LIB / "lib.es5.d.ts", "interface Array<T> {")
+    assert array["line_range"][0] == definition_line(
+        TYPESCRIPT_LIB / "lib.es5.d.ts", "interface Array<T> {"
+    )
     push = next(m for m in array["methods"] if m["name"] == "push")
     assert push["parameters"] == ["...items"]
     assert push["signature"] == "push(...items: T[]): number"

@@ -11,10 +11,10 @@ from importlib import resources
 
 import jsonschema
 import pytest
+from corpora import PYTHON_STDLIB, definition_line
 
 from llmstruct.engine.scanner import ProjectScanner, ScanOptions
 from llmstruct.engine.structure import build_struct
-from corpora import PYTHON_STDLIB, definition_line
 
 pytestmark = pytest.mark.corpus
 
@@ -44,7 +44,8 @@ def test_every_stdlib_file_is_a_module_or_a_listed_error(stdlib_struct) -> None:
         p.relative_to(PYTHON_STDLIB).as_posix()
         for p in PYTHON_STDLIB.rglob("*.py*")
         if p.suffix in (".py", ".pyi")
-        and "site-packages" not in p.parts and "__pycache__" not in p.parts
+        and "site-packages" not in p.parts
+        and "__pycache__" not in p.parts
     }
     modules = {m["path"] for m in stdlib_struct["modules"]}
     errors = {e["path"] for e in stdlib_struct["metadata"]["scan"]["errors"]}
@@ -102,12 +103,20 @@ def test_self_calls_resolve_to_methods_of_the_class(stdlib_struct) -> None:
     assert info["parameters"] == ["self", "msg", "*args", "**kwargs"]
     assert info["calls"][:2] == ["logging#Logger.isEnabledFor", "logging#Logger._log"]
     line = definition_line(PYTHON_STDLIB / "logging/__init__.py", "class Logger(")
-    logger = next(c for c in _module(stdlib_struct, "logging/__init__.py")["classes"]
-                  if c["name"] == "Logger")
+    logger = next(
+        c for c in _module(stdlib_struct, "logging/__init__.py")["classes"] if c["name"] == "Logger"
+    )
     assert logger["line_range"][0] == line and logger["bases"] == ["Filterer"]
 
 
 def test_all_exports_are_recorded(stdlib_struct) -> None:
     exports = _module(stdlib_struct, "json/__init__.py")["exports"]
-    assert exports == ["dump", "dumps", "load", "loads", "JSONDecoder", "JSONDecodeError",
-                       "JSONEncoder"]
+    assert exports == [
+        "dump",
+        "dumps",
+        "load",
+        "loads",
+        "JSONDecoder",
+        "JSONDecodeError",
+        "JSONEncoder",
+    ]

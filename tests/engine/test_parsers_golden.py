@@ -34,7 +34,11 @@ def _as_json(path: Path) -> str:
     return json.dumps(dataclasses.asdict(analysis), indent=2, ensure_ascii=False) + "\n"
 
 
-@pytest.mark.parametrize("source", _fixture_files(), ids=lambda p: p.relative_to(FIXTURES).as_posix())
+def _fixture_id(path: Path) -> str:
+    return path.relative_to(FIXTURES).as_posix()
+
+
+@pytest.mark.parametrize("source", _fixture_files(), ids=_fixture_id)
 def test_fixture_parses_to_its_golden_file(source: Path) -> None:
     golden = source.with_name(source.name + ".expected.json")
     actual = _as_json(source)

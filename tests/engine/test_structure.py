@@ -60,8 +60,12 @@ PYTHON_PROJECT = {
         "    def prepare(self):\n"
         "        return app.util.clean('y')\n"
     ),
-    "app/util.py": "def clean(s):\n    return s.strip()\n\n\ndef slugify(s):\n    return clean(s)\n",
-    "tests/test_core.py": "from app.core import Engine\n\ndef test_start():\n    Engine().start()\n",
+    "app/util.py": (
+        "def clean(s):\n    return s.strip()\n\n\ndef slugify(s):\n    return clean(s)\n"
+    ),
+    "tests/test_core.py": (
+        "from app.core import Engine\n\ndef test_start():\n    Engine().start()\n"
+    ),
 }
 
 

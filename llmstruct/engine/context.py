@@ -1,0 +1,336 @@
+"""The context manager: ranked, token-budgeted context from a struct, in four modes.
+
+``ContextManager.build_context(mode, query_hint, budget, ...)`` -> ``ContextResult``.
+
+* ``MINIMAL``  project summary and a table of contents (modules by centrality);
+* ``FOCUSED``  what the hint and ``include_files`` point at, with what it calls and
+  what calls it (personalised PageRank seeded by the BM25 hits), finest detail first;
+* ``FULL``     the whole structure by centrality, the public API first, at the
+  detail the budget allows;
+* ``SESSION``  files changed in the git working tree (or since a ref) and their
+  neighbours in the code graph.
+
+The budget is in real tokens of the rendered text and is never exceeded: the
+assembly loop (``llmstruct._ext.assemble``) plans with the exact per-block counts
+made at scan time; Markdown pages add up exactly (see ``forms``), JSON and XML
+pages are counted after rendering and re-planned in the rare case they run over.
+Results are cached in the LRU cache by (struct hash, mode, hint, budget, format,
+files, ref).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from llmstruct._ext.assemble import assemble
+from llmstruct._ext.lru import LRUCache
+from llmstruct.engine import gitstate
+from llmstruct.engine.forms import LEVELS
+from llmstruct.engine.index import StructIndex
+from llmstruct.engine.render import (
+    FORMATS,
+    Shown,
+    group_by_file,
+    preamble,
+    render_json,
+    render_markdown,
+    render_xml,
+)
+from llmstruct.engine.tokens import DEFAULT_ENCODING, TokenCounter
+from llmstruct.store.structfile import StructFileError, shape_problem
+
+
+class ContextMode(StrEnum):
+    MINIMAL = "MINIMAL"
+    FOCUSED = "FOCUSED"
+    FULL = "FULL"
+    SESSION = "SESSION"
+
+    @classmethod
+    def parse(cls, value: str | ContextMode) -> ContextMode:
+        try:
+            return cls(str(value.value if isinstance(value, ContextMode) else value).upper())
+        except ValueError:
+            raise ContextError(
+                f"invalid context mode {value!r}; choose one of {', '.join(m.value for m in cls)}"
+            ) from None
+
+
+#: Defaults sized for a model's working context: a map, a focused answer, a broad
+#: overview, a review of work in progress.
+DEFAULT_BUDGETS = {
+    ContextMode.MINIMAL: 1_000,
+    ContextMode.FOCUSED: 4_000,
+    ContextMode.FULL: 16_000,
+    ContextMode.SESSION: 8_000,
+}
+MAX_BUDGET = 2_000_000
+#: Share of the budget the breadth-first pass may spend (see ``_ext.assemble``).
+COVERAGE_SHARE = {ContextMode.FOCUSED: 0.25, ContextMode.FULL: 0.6, ContextMode.SESSION: 0.4}
+#: How far down the ranking a FOCUSED or SESSION answer looks.
+CANDIDATES = 1500
+_SEEDS = 40
+_ENTRY_OVERHEAD = 200  # bytes an LRU entry costs beyond its text
+
+
+class ContextError(ValueError):
+    """Bad request (mode, budget, format, file): a message for the user."""
+
+
+@dataclass(slots=True)
+class ContextResult:
+    data: str
+    token_count: int
+    mode: str
+    optimization_applied: bool
+    file_count: int
+    budget: int
+    truncated: bool
+    format: str = "md"
+    symbols: list[tuple[str, str]] = field(default_factory=list)  # (uid, level)
+
+
+class ContextManager:
+    """Builds context from one struct.json; reloads it when the file changes."""
+
+    def __init__(
+        self,
+        struct_path: Path | str,
+        root: Path | str | None = None,
+        encoding: str = DEFAULT_ENCODING,
+        cache_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.struct_path = Path(struct_path)
+        self.root = Path(root) if root is not None else self.struct_path.parent
+        self.counter = TokenCounter(encoding)
+        self.cache = LRUCache(cache_bytes)
+        self._loaded: tuple[tuple[int, int], str, StructIndex] | None = None
+
+    # -- the struct ------------------------------------------------------------------
+    def index(self) -> tuple[str, StructIndex]:
+        """(struct hash, index), reloading when struct.json changed on disk."""
+        try:
+            info = os.stat(self.struct_path)
+        except OSError as exc:
+            raise StructFileError(f"{self.struct_path}: {exc.strerror}") from None
+        stamp = (info.st_mtime_ns, info.st_size)
+        if self._loaded is None or self._loaded[0] != stamp:
+            data = self.struct_path.read_bytes()
+            try:
+                struct = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise StructFileError(f"{self.struct_path}: not valid JSON ({exc})") from None
+            problem = shape_problem(struct)
+            if problem:
+                raise StructFileError(
+                    f"{self.struct_path}: not a struct.json v2.x file ({problem})"
+                )
+            index = StructIndex(struct, self.root, self.counter)
+            self._loaded = (stamp, hashlib.sha256(data).hexdigest(), index)
+        return self._loaded[1], self._loaded[2]
+
+    # -- the public call -------------------------------------------------------------
+    def build_context(
+        self,
+        mode: str | ContextMode = ContextMode.FOCUSED,
+        query_hint: str | None = None,
+        budget: int | None = None,
+        include_files: list[str] | tuple[str, ...] = (),
+        format: str = "md",
+        since: str | None = None,
+    ) -> ContextResult:
+        mode = ContextMode.parse(mode)
+        budget = DEFAULT_BUDGETS[mode] if budget is None else _check_budget(budget)
+        if format not in FORMATS:
+            raise ContextError(f"invalid format {format!r}; choose one of {', '.join(FORMATS)}")
+        struct_hash, index = self.index()
+        files = tuple(sorted({_normalise(path) for path in include_files}))
+        unknown = [path for path in files if path not in index.by_path]
+        if unknown:
+            raise ContextError(f"not in the struct: {', '.join(unknown)}")
+        key = (struct_hash, mode.value, query_hint or "", budget, format, files, since or "")
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        result = _Builder(index, mode, query_hint, budget, files, format, since).build()
+        self.cache.set(key, result, len(result.data) + _ENTRY_OVERHEAD)
+        return result
+
+
+def _check_budget(budget: int) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise ContextError(f"budget must be a whole number of tokens, not {budget!r}")
+    if budget < 0 or budget > MAX_BUDGET:
+        raise ContextError(f"budget must be between 0 and {MAX_BUDGET} tokens, not {budget}")
+    return budget
+
+
+def _normalise(path: str) -> str:
+    return os.path.normpath(path).replace(os.sep, "/").lstrip("./") if path else path
+
+
+class _Builder:
+    """One context request: rank, plan, render."""
+
+    def __init__(
+        self,
+        index: StructIndex,
+        mode: ContextMode,
+        query: str | None,
+        budget: int,
+        files: tuple[str, ...],
+        format: str,
+        since: str | None,
+    ) -> None:
+        self.index = index
+        self.mode = mode
+        self.query = query.strip() if query and query.strip() else None
+        self.budget = budget
+        self.files = files
+        self.format = format
+        self.since = since
+        self.optimized = False
+
+    def build(self) -> ContextResult:
+        if self.mode is ContextMode.MINIMAL:
+            return self._minimal()
+        ranked = self._rank()
+        head = preamble(self.index.project, self.mode.value, self.query)
+        head_cost = self.index.counter.count(head)
+        budget = self.budget - head_cost
+        for _ in range(4):  # JSON/XML escaping may cost more than planned: plan smaller
+            shown, truncated = self._plan(ranked, budget)
+            data, tokens = self._render(head, head_cost, shown)
+            if tokens <= self.budget:
+                break
+            budget -= tokens - self.budget + 8
+        else:
+            shown, truncated = [], bool(ranked)
+            data, tokens = self._render(head, head_cost, shown)
+        if tokens > self.budget:  # even the empty page does not fit a tiny budget
+            data, tokens, shown, truncated = "", 0, [], bool(ranked)
+        return ContextResult(
+            data=data,
+            token_count=tokens,
+            mode=self.mode.value,
+            optimization_applied=self.optimized,
+            file_count=len({self.index.symbols[s.symbol].module for s in shown}),
+            budget=self.budget,
+            truncated=truncated,
+            format=self.format,
+            symbols=[(self.index.symbols[s.symbol].uid, LEVELS[s.level]) for s in shown],
+        )
+
+    # -- ranking ----------------------------------------------------------------------
+    def _rank(self) -> list[int]:
+        index = self.index
+        n = len(index.symbols)
+        if n == 0:
+            return []
+        seeds = np.zeros(n + len(index.modules))
+        lexical = np.zeros(n)
+        if self.mode is ContextMode.FOCUSED:
+            if self.query:
+                lexical = index.lexical.scores(self.query)
+                top = np.argsort(-lexical, kind="stable")[:_SEEDS]
+                top = top[lexical[top] > 0]
+                seeds[top] = lexical[top] / lexical[top].max() if len(top) else 0
+            for path in self.files:
+                seeds[n + index.by_path[path]] = 1.0
+        elif self.mode is ContextMode.SESSION:
+            for path in gitstate.changed_files(index.root, self.since):
+                module = index.by_path.get(path)
+                if module is not None:
+                    seeds[n + module] = 1.0
+                    seeds[index.modules[module].symbols] = 1.0
+        if self.mode is ContextMode.FULL or not seeds.any():
+            score = _normalised(index.centrality[:n]) + index.public
+            if self.mode is not ContextMode.FULL:
+                return []  # nothing points anywhere: FOCUSED/SESSION have nothing to show
+            return _order(score, n, positive_only=False)
+        self.optimized = True
+        reach = index.graph.personalised(seeds)[:n]
+        score = (
+            _normalised(lexical)
+            + 0.6 * _normalised(reach)
+            + 0.05 * _normalised(index.centrality[:n])
+            + 0.1 * np.maximum(index.public, -0.5)
+        )
+        score[(reach <= 0) & (lexical <= 0)] = 0
+        return _order(score, CANDIDATES)
+
+    # -- planning -----------------------------------------------------------------------
+    def _plan(self, ranked: list[int], budget: int) -> tuple[list[Shown], bool]:
+        if budget <= 0 or not ranked:
+            return [], bool(ranked)
+        index = self.index
+        order = np.asarray(ranked, dtype=np.int64)
+        costs = np.ascontiguousarray(index.cost_matrix[order]).ravel()
+        modules, groups = np.unique(index.symbol_module[order], return_inverse=True)
+        group_costs = np.ascontiguousarray(index.header_costs[modules])
+        groups = np.ascontiguousarray(groups, dtype=np.int64)
+        coverage = int(budget * COVERAGE_SHARE[self.mode])
+        chosen, _total = assemble(costs, len(LEVELS), groups, group_costs, budget, coverage)
+        shown: list[Shown] = []
+        for position, level in enumerate(chosen):
+            if level < 0:
+                continue
+            symbol_id = ranked[position]
+            item = self._block(symbol_id, int(level))
+            if item is not None:
+                shown.append(item)
+        return shown, any(level < 0 for level in chosen)
+
+    def _block(self, symbol_id: int, level: int) -> Shown | None:
+        """The block at ``level``; if its text is gone (file changed since the scan),
+        the finest coarser level whose cost is no higher, so the plan still holds."""
+        symbol = self.index.symbols[symbol_id]
+        planned = symbol.costs[level]
+        texts = self.index.forms(symbol)
+        for candidate in range(level, len(LEVELS)):
+            cost = symbol.costs[candidate]
+            if texts[candidate] is not None and 0 <= cost <= planned:
+                return Shown(symbol_id, candidate, symbol.marker + texts[candidate])
+        return None
+
+    # -- rendering ----------------------------------------------------------------------
+    def _render(self, head: str, head_cost: int, shown: list[Shown]) -> tuple[str, int]:
+        files = group_by_file(self.index, shown)
+        if self.format == "md":
+            tokens = head_cost + sum(self.index.modules[m].header_cost for m, _ in files)
+            tokens += sum(self.index.symbols[s.symbol].costs[s.level] for s in shown)
+            return render_markdown(self.index, head, files), tokens
+        render = render_json if self.format == "json" else render_xml
+        text = render(self.index, self.mode.value, self.query, files)
+        return text, self.index.counter.count(text)
+
+    def _minimal(self) -> ContextResult:
+        from llmstruct.engine.minimal import build_minimal
+
+        return build_minimal(self.index, self.budget, self.format)
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
+
+
+def _order(score: np.ndarray, limit: int, positive_only: bool = True) -> list[int]:
+    # Highest score first; equal scores in struct order (stable), so runs repeat exactly.
+    # A partial selection first: sorting 50k scores per request costs milliseconds.
+    if limit < len(score):
+        cut = np.partition(-score, limit - 1)[limit - 1]
+        candidates = np.flatnonzero(-score <= cut)
+    else:
+        candidates = np.arange(len(score))
+    order = candidates[np.argsort(-score[candidates], kind="stable")][:limit]
+    if positive_only:
+        order = order[score[order] > 0]
+    return order.tolist()
