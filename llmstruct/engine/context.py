@@ -74,9 +74,14 @@ DEFAULT_BUDGETS = {
 MAX_BUDGET = 2_000_000
 #: Share of the budget the breadth-first pass may spend (see ``_ext.assemble``).
 COVERAGE_SHARE = {ContextMode.FOCUSED: 0.25, ContextMode.FULL: 0.6, ContextMode.SESSION: 0.4}
+#: The coarsest level a symbol is shown at in the symbol modes: its signature.
+COARSEST_LEVEL = LEVELS.index("signature")
 #: How far down the ranking a FOCUSED or SESSION answer looks.
 CANDIDATES = 1500
 _SEEDS = 40
+#: Tests, examples and vendored code match questions about the code they use, word
+#: for word; they are worth showing only after that code.
+TEST_WEIGHT = 0.3
 _ENTRY_OVERHEAD = 200  # bytes an LRU entry costs beyond its text
 
 
@@ -261,8 +266,8 @@ class _Builder:
             _normalised(lexical)
             + 0.6 * _normalised(reach)
             + 0.05 * _normalised(index.centrality[:n])
-            + 0.1 * np.maximum(index.public, -0.5)
-        )
+            + 0.1 * np.maximum(index.public, 0)
+        ) * np.where(index.demoted, TEST_WEIGHT, 1.0)
         score[(reach <= 0) & (lexical <= 0)] = 0
         return _order(score, CANDIDATES)
 
@@ -272,7 +277,11 @@ class _Builder:
             return [], bool(ranked)
         index = self.index
         order = np.asarray(ranked, dtype=np.int64)
-        costs = np.ascontiguousarray(index.cost_matrix[order]).ravel()
+        matrix = index.cost_matrix[order]
+        # A bare name tells a model almost nothing about code it has to use: symbol
+        # modes show a signature at least (MINIMAL is the mode for a map of names).
+        matrix[:, COARSEST_LEVEL + 1 :] = -1
+        costs = np.ascontiguousarray(matrix).ravel()
         modules, groups = np.unique(index.symbol_module[order], return_inverse=True)
         group_costs = np.ascontiguousarray(index.header_costs[modules])
         groups = np.ascontiguousarray(groups, dtype=np.int64)

@@ -99,6 +99,7 @@ class StructIndex:
             len(self.symbols), 4
         )
         self.symbol_module = np.array([s.module for s in self.symbols], dtype=np.int64)
+        self.demoted = np.array([self.modules[s.module].demoted for s in self.symbols], dtype=bool)
         self.header_costs = np.array([m.header_cost for m in self.modules], dtype=np.int64)
 
     # -- loading ----------------------------------------------------------------------
@@ -178,7 +179,7 @@ class StructIndex:
     def _document(self, symbol: Symbol) -> list[tuple[str, float]]:
         module = self.modules[symbol.module]
         stem = posixpath.splitext(module.path)[0]
-        fields = [(symbol.name, 3.0), (stem, 1.0), (symbol.docstring[:600], 1.0)]
+        fields = [(symbol.name, 3.0), (stem, 1.0), (symbol.docstring[:2000], 1.0)]
         if "." in symbol.qualname:
             fields.append((symbol.qualname.rsplit(".", 1)[0], 1.5))
         return fields

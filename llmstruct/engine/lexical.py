@@ -26,6 +26,13 @@ STOPWORDS = frozenset(
     "do does how what which where when who why can i we you my our from into than then "
     "there their them use used using should would could will shall may might me".split()
 )
+#: Verbs that run into the noun in all-lowercase names (``getaddresses``,
+#: ``formatdate``, ``readlines``): such a name also yields the two words.
+_VERB_PREFIXES = (
+    "get", "set", "is", "has", "make", "new", "to", "from", "parse", "format", "read",
+    "write", "load", "dump", "create", "add", "remove", "find", "open", "close", "update",
+    "init", "list", "send", "recv", "encode", "decode", "split", "join", "quote", "unquote",
+)  # fmt: skip
 K1 = 1.2
 B = 0.75
 
@@ -38,11 +45,23 @@ def terms(text: str) -> list[str]:
             continue
         for part in _CAMEL.findall(chunk) or [chunk]:
             word = part.lower()
-            if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-                word = word[:-1]  # the lightest stemming: plurals match singulars
-            if word and word not in STOPWORDS:
-                out.append(word)
+            out.extend(_normal(w) for w in _run_on(word) if w not in STOPWORDS)
     return out
+
+
+def _normal(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]  # the lightest stemming: plurals match singulars
+    return word
+
+
+def _run_on(word: str) -> list[str]:
+    """``getaddresses`` -> getaddresses, get, addresses (whole word kept first)."""
+    if len(word) >= 6 and word.isalpha():
+        for prefix in _VERB_PREFIXES:
+            if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+                return [word, prefix, word[len(prefix) :]]
+    return [word]
 
 
 class LexicalIndex:

@@ -47,6 +47,8 @@ def twin_fixture(name: str) -> Callable[..., ModuleType]:
 
 
 lru_module = twin_fixture("lru")
+router_module = twin_fixture("router")
+assemble_module = twin_fixture("assemble")
 
 
 class FakeClock:

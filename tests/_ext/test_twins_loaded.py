@@ -11,8 +11,8 @@ import pytest
 
 import llmstruct._ext
 
-#: selectors with a compiled twin; add "router" and "assemble" as they land.
-SELECTORS = ("lru",)
+#: every selector with a compiled twin.
+SELECTORS = ("lru", "router", "assemble")
 
 
 @pytest.mark.parametrize("name", SELECTORS)
