@@ -38,38 +38,88 @@ SHOWN = ("full", "doc", "signature")
 
 #: (question, file, symbol qualname) — the definition that answers the question.
 QUESTIONS = [
-    ("How do I run a coroutine from synchronous code until it finishes?", "asyncio/runners.py", "run"),
-    ("wait for several awaitables at once and collect all their results", "asyncio/tasks.py", "gather"),
+    (
+        "How do I run a coroutine from synchronous code until it finishes?",
+        "asyncio/runners.py",
+        "run",
+    ),
+    (
+        "wait for several awaitables at once and collect all their results",
+        "asyncio/tasks.py",
+        "gather",
+    ),
     ("cancel an operation if it takes longer than a timeout", "asyncio/tasks.py", "wait_for"),
-    ("open a TCP connection and get a stream reader and writer", "asyncio/streams.py", "open_connection"),
+    (
+        "open a TCP connection and get a stream reader and writer",
+        "asyncio/streams.py",
+        "open_connection",
+    ),
     ("start a TCP server that serves clients with streams", "asyncio/streams.py", "start_server"),
     ("a first-in first-out queue for coroutines", "asyncio/queues.py", "Queue"),
     ("schedule a coroutine to run concurrently as a task", "asyncio/tasks.py", "create_task"),
     ("sleep without blocking the event loop", "asyncio/tasks.py", "sleep"),
-    ("run a subprocess and read its output asynchronously", "asyncio/subprocess.py", "create_subprocess_exec"),
-    ("limit how many coroutines enter a section at once with a counter", "asyncio/locks.py", "Semaphore"),
+    (
+        "run a subprocess and read its output asynchronously",
+        "asyncio/subprocess.py",
+        "create_subprocess_exec",
+    ),
+    (
+        "limit how many coroutines enter a section at once with a counter",
+        "asyncio/locks.py",
+        "Semaphore",
+    ),
     ("serialize a Python object to a JSON string", "json/__init__.py", "dumps"),
     ("parse a JSON document from a string", "json/__init__.py", "loads"),
-    ("customise how objects that JSON cannot serialize are encoded", "json/encoder.py", "JSONEncoder.default"),
-    ("error raised when a JSON document is invalid, with line and column", "json/decoder.py", "JSONDecodeError"),
+    (
+        "customise how objects that JSON cannot serialize are encoded",
+        "json/encoder.py",
+        "JSONEncoder.default",
+    ),
+    (
+        "error raised when a JSON document is invalid, with line and column",
+        "json/decoder.py",
+        "JSONDecodeError",
+    ),
     ("parse an email message from a string", "email/__init__.py", "message_from_string"),
     ("parse raw email bytes into a message object", "email/parser.py", "BytesParser"),
-    ("split a list of addresses from an email header into names and addresses", "email/utils.py", "getaddresses"),
+    (
+        "split a list of addresses from an email header into names and addresses",
+        "email/utils.py",
+        "getaddresses",
+    ),
     ("format a date for an email Date header", "email/utils.py", "formatdate"),
     ("build a multipart email with attachments", "email/mime/multipart.py", "MIMEMultipart"),
     ("get a logger by name", "logging/__init__.py", "getLogger"),
-    ("configure logging with a basic handler and format in one call", "logging/__init__.py", "basicConfig"),
-    ("write log records to a file that rotates when it reaches a size", "logging/handlers.py", "RotatingFileHandler"),
-    ("rotate log files at midnight or on a time interval", "logging/handlers.py", "TimedRotatingFileHandler"),
+    (
+        "configure logging with a basic handler and format in one call",
+        "logging/__init__.py",
+        "basicConfig",
+    ),
+    (
+        "write log records to a file that rotates when it reaches a size",
+        "logging/handlers.py",
+        "RotatingFileHandler",
+    ),
+    (
+        "rotate log files at midnight or on a time interval",
+        "logging/handlers.py",
+        "TimedRotatingFileHandler",
+    ),
     ("configure logging from a dictionary", "logging/config.py", "dictConfig"),
-    ("format a log record into text with a format string", "logging/__init__.py", "Formatter.format"),
+    (
+        "format a log record into text with a format string",
+        "logging/__init__.py",
+        "Formatter.format",
+    ),
     ("send log records to a remote syslog daemon", "logging/handlers.py", "SysLogHandler"),
 ]
 
 
 def _copy(source: Path, target: Path) -> Path:
     if not target.exists():
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("site-packages", "__pycache__"))
+        shutil.copytree(
+            source, target, ignore=shutil.ignore_patterns("site-packages", "__pycache__")
+        )
     return target
 
 
@@ -92,7 +142,9 @@ def coverage(stdlib: Path, work: Path) -> dict:
         for name in public:
             candidates = [s for s in index.symbols if s.kind != "method" and s.name == name]
             modules = {
-                index.by_path[p] for p in (f"{name}.py", f"{name}/__init__.py") if p in index.by_path
+                index.by_path[p]
+                for p in (f"{name}.py", f"{name}/__init__.py")
+                if p in index.by_path
             }
             if candidates or modules:
                 defined += 1
@@ -124,7 +176,12 @@ def hit_rate(stdlib: Path, work: Path) -> dict:
         hits += hit
         rank = next((i for i, (u, _) in enumerate(result.symbols) if u == uid), None)
         rows.append({"question": question, "answer": uid, "hit": hit, "position": rank})
-    return {"questions": len(QUESTIONS), "hits": hits, "hit_rate": hits / len(QUESTIONS), "rows": rows}
+    return {
+        "questions": len(QUESTIONS),
+        "hits": hits,
+        "hit_rate": hits / len(QUESTIONS),
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -136,7 +193,9 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     stdlib = Path(args.stdlib)
     report = {"coverage": coverage(stdlib, work), "focused": hit_rate(stdlib, work)}
-    print(f"{'package':<10} {'public':>6} {'defined':>7} {'covered':>7} {'share':>7} {'of defined':>10}")
+    print(
+        f"{'package':<10} {'public':>6} {'defined':>7} {'covered':>7} {'share':>7} {'of defined':>10}"
+    )
     for package, row in report["coverage"].items():
         print(
             f"{package:<10} {row['public']:>6} {row['with_definition']:>7} {row['covered']:>7} "
@@ -146,10 +205,14 @@ def main() -> None:
     public = sum(r["public"] for r in totals)
     covered = sum(r["covered"] for r in totals)
     defined = sum(r["with_definition"] for r in totals)
-    print(f"{'all':<10} {public:>6} {defined:>7} {covered:>7} {covered / public:>7.1%} "
-          f"{covered / defined:>10.1%}")
+    print(
+        f"{'all':<10} {public:>6} {defined:>7} {covered:>7} {covered / public:>7.1%} "
+        f"{covered / defined:>10.1%}"
+    )
     focused = report["focused"]
-    print(f"\nFOCUSED hit rate: {focused['hits']}/{focused['questions']} = {focused['hit_rate']:.1%}")
+    print(
+        f"\nFOCUSED hit rate: {focused['hits']}/{focused['questions']} = {focused['hit_rate']:.1%}"
+    )
     for row in focused["rows"]:
         if not row["hit"]:
             print(f"  miss: {row['question']!r} -> {row['answer']} (position {row['position']})")

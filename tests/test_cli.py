@@ -107,3 +107,81 @@ def test_help_everywhere(run_cli, args) -> None:
 def test_unknown_flag_is_a_usage_error(run_cli) -> None:
     done = run_cli("scan", "--bogus")
     assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
+
+
+# -- llmstruct context -----------------------------------------------------------------
+CONTEXT_PROJECT = {
+    "billing/invoice.py": (
+        '"""Invoices."""\n\n\ndef total_due(lines, tax_rate):\n'
+        '    """Sum the invoice lines and add tax."""\n'
+        "    return round(sum(lines) * (1 + tax_rate), 2)\n"
+    ),
+    "billing/report.py": (
+        "from .invoice import total_due\n\n\ndef monthly_report(invoices):\n"
+        "    return [total_due(i, 0.2) for i in invoices]\n"
+    ),
+}
+
+
+def test_context_scans_first_then_prints_context_and_a_summary(tree, run_cli) -> None:
+    root = tree(CONTEXT_PROJECT)
+    done = run_cli("context", "--root", str(root), "--query", "invoice tax total", "--budget", "300")
+    assert done.returncode == 0, done.stderr
+    assert "def total_due(lines, tax_rate):" in done.stdout
+    assert (root / "struct.json").exists()
+    summary = done.stderr.strip().splitlines()
+    assert summary[0].startswith("llmstruct: no ") and "scanning" in summary[0]
+    assert re.fullmatch(
+        r"llmstruct: FOCUSED context: \d+/300 tokens, 2 files, \d+ symbols(, truncated)?",
+        summary[-1],
+    )
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "xml"])
+def test_context_formats_and_modes(tree, run_cli, fmt) -> None:
+    root = tree(CONTEXT_PROJECT)
+    run_cli("scan", str(root), "-q")
+    for mode in ("minimal", "FULL", "focused"):
+        done = run_cli("context", "--root", str(root), "--mode", mode, "--format", fmt)
+        assert done.returncode == 0, done.stderr
+        if fmt == "json":
+            assert json.loads(done.stdout)["mode"] == mode.upper()
+
+
+def test_context_with_a_struct_path_and_include_file(tree, run_cli, tmp_path) -> None:
+    root = tree(CONTEXT_PROJECT)
+    out = tmp_path / "s.json"
+    run_cli("scan", str(root), "-o", str(out), "-q")
+    done = run_cli(
+        "context", "--root", str(root), "--struct", str(out), "--include-file", "billing/report.py"
+    )
+    assert done.returncode == 0 and "def monthly_report(invoices):" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--mode", "everything"], "invalid context mode"),
+        (["--budget", "lots"], "--budget must be a whole number"),
+        (["--budget", "-5"], "must not be negative"),
+        (["--format", "yaml"], "invalid format"),
+        (["--include-file", "missing.py"], "not in the struct"),
+    ],
+)
+def test_context_bad_input_is_one_line_and_exit_2(tree, run_cli, args, fragment) -> None:
+    root = tree(CONTEXT_PROJECT)
+    run_cli("scan", str(root), "-q")
+    _one_clean_error(run_cli("context", "--root", str(root), *args), fragment)
+
+
+def test_context_on_a_corrupt_struct_is_one_line_and_exit_2(tree, run_cli) -> None:
+    root = tree({**CONTEXT_PROJECT, "struct.json": "{not json"})
+    _one_clean_error(run_cli("context", "--root", str(root)), "not valid JSON")
+
+
+def test_context_budget_zero_and_ten_are_valid(tree, run_cli) -> None:
+    root = tree(CONTEXT_PROJECT)
+    for budget in ("0", "10"):
+        done = run_cli("context", "--root", str(root), "--budget", budget)
+        assert done.returncode == 0, done.stderr
+        assert f"/{budget} tokens" in done.stderr
