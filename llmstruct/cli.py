@@ -29,10 +29,8 @@ class UsageError(Exception):
 
 
 def _version_line() -> str:
-    from llmstruct._ext import (
-        IMPLEMENTATIONS,
-        lru,  # noqa: F401  (records which twin loaded)
-    )
+    # Importing the selectors records which twin each one loaded.
+    from llmstruct._ext import IMPLEMENTATIONS, assemble, lru, router  # noqa: F401
 
     twins = ", ".join(f"{name}={impl}" for name, impl in sorted(IMPLEMENTATIONS.items()))
     return f"llmstruct {__version__} (extensions: {twins})"
@@ -220,12 +218,15 @@ def _print_summary(build: StructBuild, output: Path) -> None:
         f"({build.parsed} parsed, {build.cached} from cache) in {build.seconds:.2f}s\n"
         f"  modules {stats['modules_count']}, functions {stats['functions_count']}, "
         f"classes {stats['classes_count']}, call edges {stats['call_edges_count']}, "
-        f"errors {len(build.errors)}, skipped {len(build.skipped)}"
+        f"errors {len(build.errors)}, warnings {len(build.warnings)}, "
+        f"skipped {len(build.skipped)}"
     )
-    for path, error in list(build.errors.items())[:20]:
-        print(f"  error: {path}: {error}")
-    if len(build.errors) > 20:
-        print(f"  ... and {len(build.errors) - 20} more errors (see metadata.scan in the output)")
+    notes = [f"  error: {path}: {error}" for path, error in build.errors.items()]
+    notes += [f"  warning: {w['path']}: {w['warning']}" for w in build.warnings]
+    for line in notes[:20]:
+        print(line)
+    if len(notes) > 20:
+        print(f"  ... and {len(notes) - 20} more (see metadata.scan in the output)")
     print(f"Wrote {output}")
 
 

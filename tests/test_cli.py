@@ -15,7 +15,7 @@ def test_scan_writes_struct_json_and_prints_a_summary(tree, run_cli) -> None:
     done = run_cli("scan", str(root))
     assert done.returncode == 0, done.stderr
     assert re.search(r"Scanned 1 files \(1 parsed, 0 from cache\) in [\d.]+s", done.stdout)
-    assert "functions 2, classes 0, call edges 1, errors 0" in done.stdout
+    assert "functions 2, classes 0, call edges 1, errors 0, warnings 0, skipped 0" in done.stdout
     struct = json.loads((root / "struct.json").read_text())
     assert struct["modules"][0]["functions"][0]["calls"] == ["app#helper"]
     assert done.stderr == ""  # no progress bar when stderr is not a terminal
@@ -95,7 +95,8 @@ def test_version_names_the_extension_build(run_cli) -> None:
     done = run_cli("--version")
     assert done.returncode == 0
     expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
-    assert re.fullmatch(rf"llmstruct \S+ \(extensions: lru={expected}\)\n", done.stdout)
+    twins = f"assemble={expected}, lru={expected}, router={expected}"
+    assert re.fullmatch(rf"llmstruct \S+ \(extensions: {twins}\)\n", done.stdout)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["scan", "--help"]])
@@ -125,7 +126,9 @@ CONTEXT_PROJECT = {
 
 def test_context_scans_first_then_prints_context_and_a_summary(tree, run_cli) -> None:
     root = tree(CONTEXT_PROJECT)
-    done = run_cli("context", "--root", str(root), "--query", "invoice tax total", "--budget", "300")
+    done = run_cli(
+        "context", "--root", str(root), "--query", "invoice tax total", "--budget", "300"
+    )
     assert done.returncode == 0, done.stderr
     assert "def total_due(lines, tax_rate):" in done.stdout
     assert (root / "struct.json").exists()

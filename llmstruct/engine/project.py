@@ -40,6 +40,7 @@ class StructBuild:
     parsed: int
     cached: int
     errors: dict[str, str]
+    warnings: list[dict[str, str]]  # {"path", "warning"}: parsed, but not cleanly
     skipped: list[Skip]
     seconds: float
     from_cache: bool  # the whole struct was reused
@@ -60,7 +61,7 @@ def scan_to_struct(
         for progress in run.serve_all_cached():
             if on_progress is not None:
                 on_progress(progress)
-        return _build(run, _fill(template), header["stats"], header["errors"], from_cache=True)
+        return _build(run, _fill(template), header, from_cache=True)
     for progress in run.iterate():
         if on_progress is not None:
             on_progress(progress)
@@ -69,11 +70,15 @@ def scan_to_struct(
     struct["metadata"]["version"] = "@@llmstruct:version@@"
     struct["metadata"]["artifact_id"] = "@@llmstruct:artifact_id@@"
     template = dumps(struct)
-    stats = struct["metadata"]["stats"]
+    header = {
+        "stats": struct["metadata"]["stats"],
+        "errors": result.errors,
+        "warnings": struct["metadata"]["scan"]["warnings"],
+    }
     key = _key(result.fingerprint, name)
     if key:
-        run.cache.save_struct(key, {"stats": stats, "errors": result.errors}, template)
-    return _build(run, _fill(template), stats, result.errors, from_cache=False)
+        run.cache.save_struct(key, header, template)
+    return _build(run, _fill(template), header, from_cache=False)
 
 
 def _key(fingerprint: str | None, name: str) -> str | None:
@@ -88,14 +93,15 @@ def _fill(template: bytes) -> bytes:
     return template.replace(_VERSION_SLOT, version, 1).replace(_ARTIFACT_SLOT, artifact, 1)
 
 
-def _build(run: ScanRun, data: bytes, stats: dict, errors: dict[str, Any], from_cache: bool):
+def _build(run: ScanRun, data: bytes, header: dict[str, Any], from_cache: bool) -> StructBuild:
     return StructBuild(
         data=data,
-        stats=stats,
+        stats=header["stats"],
         files=run.total,
         parsed=run.done - run.cached,
         cached=run.cached,
-        errors=dict(errors),
+        errors=dict(header["errors"]),
+        warnings=list(header.get("warnings", [])),
         skipped=run.skipped,
         seconds=time.perf_counter() - run.started,
         from_cache=from_cache,
