@@ -77,8 +77,9 @@ def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
             os.environ["TIKTOKEN_CACHE_DIR"] = str(cache_dir)
             encoding = tiktoken.get_encoding(name)
         except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise EncodingUnavailable(
-                f"cannot load tiktoken encoding {name!r} offline ({exc}); place its "
+                f"cannot load tiktoken encoding {name!r} offline ({reason}); place its "
                 f".tiktoken file in {cache_dir} under the name tiktoken caches it as "
                 f"(sha1 of its download URL), or choose {DEFAULT_ENCODING!r}"
             ) from None
