@@ -7,6 +7,7 @@ config) are one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -92,6 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     context.add_argument("--root", default=".", help="project root (default: .)")
     context.set_defaults(handler=_cmd_context)
+
+    query = commands.add_parser(
+        "query",
+        help="ask an OpenAI-compatible model a question about the code",
+        description=(
+            "Build context for QUESTION and stream the model's answer to stdout. The "
+            "backend comes from LLMSTRUCT_LLM_BASE_URL, LLMSTRUCT_LLM_MODEL and "
+            "LLMSTRUCT_LLM_API_KEY (Ollama, vLLM, llama.cpp server, OpenAI)."
+        ),
+    )
+    query.add_argument("question", help="what to ask (1 to 1000 characters)")
+    query.add_argument("--mode", default="FOCUSED", metavar="MODE", help="context mode")
+    query.add_argument("--include-file", action="append", default=[], metavar="PATH")
+    query.add_argument("--model", help="override LLMSTRUCT_LLM_MODEL")
+    query.add_argument("--budget", metavar="N", help="context token budget")
+    query.add_argument("--root", default=".", help="project root (default: .)")
+    query.set_defaults(handler=_cmd_query)
     return parser
 
 
@@ -126,14 +144,12 @@ def _cmd_context(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
-    struct_path = Path(args.struct) if args.struct else root / DEFAULT_NAME
-    if not struct_path.exists():
-        if args.struct:
+    if args.struct:
+        struct_path = Path(args.struct)
+        if not struct_path.exists():
             raise UsageError(f"{struct_path}: no such file")
-        print(f"llmstruct: no {struct_path}; scanning {root} first", file=sys.stderr)
-        _cmd_scan(argparse.Namespace(
-            root=str(root), output=None, include=[], exclude=[], no_cache=False, quiet=True
-        ))  # fmt: skip
+    else:
+        struct_path = _ensure_struct(root)
     try:
         manager = ContextManager(struct_path, root=root)
         result = manager.build_context(
@@ -150,6 +166,68 @@ def _cmd_context(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from llmstruct.engine.ai_bridge import AIBridge, LLMConfig, LLMError, StreamEnd
+    from llmstruct.engine.context import ContextError, ContextManager
+
+    if not 1 <= len(args.question) <= 1000:
+        raise UsageError("the question must be 1 to 1000 characters long")
+    budget = _budget(args.budget)
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    try:
+        config = LLMConfig.from_env()
+        if args.model:
+            config = dataclasses.replace(config, model=args.model)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    struct_path = _ensure_struct(root)
+
+    async def run() -> StreamEnd | None:
+        async with AIBridge(config, ContextManager(struct_path, root=root)) as bridge:
+            stream = bridge.stream(args.question, args.mode, args.include_file, None, budget)
+            async with contextlib.aclosing(stream) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, StreamEnd):
+                        return piece
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+        return None
+
+    try:
+        end = asyncio.run(run())
+    except (ContextError, EncodingUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    except LLMError as exc:
+        print(f"\nllmstruct: error: {exc.detail}", file=sys.stderr)
+        return 1
+    sys.stdout.write("\n")
+    if end is not None:
+        used = end.context_used
+        usage = end.token_usage
+        print(
+            f"llmstruct: {used.get('mode')} context {used.get('token_count')} tokens; "
+            f"model used {usage.get('total_tokens', '?')} tokens in {end.processing_time:.2f}s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _ensure_struct(root: Path) -> Path:
+    """ROOT/struct.json, scanning ROOT first when there is none yet."""
+    struct_path = root / DEFAULT_NAME
+    if not struct_path.exists():
+        print(f"llmstruct: no {struct_path}; scanning {root} first", file=sys.stderr)
+        _cmd_scan(argparse.Namespace(
+            root=str(root), output=None, include=[], exclude=[], no_cache=False, quiet=True
+        ))  # fmt: skip
+    return struct_path
 
 
 def _budget(value: str | None) -> int | None:

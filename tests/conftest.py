@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakellm import fake_llm  # noqa: F401  (the fake OpenAI-compatible backend, for every test)
 
 
 def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -40,9 +41,9 @@ def llmstruct_command() -> list[str]:
 @pytest.fixture
 def run_cli():
     def run(
-        *args: str, cwd: Path | None = None, timeout: float = 300
+        *args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None
     ) -> subprocess.CompletedProcess:
-        env = {**os.environ, "COLUMNS": "100"}
+        env = {**os.environ, "COLUMNS": "100", **(env or {})}
         return subprocess.run(
             [*llmstruct_command(), *args],
             cwd=cwd,

@@ -188,3 +188,36 @@ def test_context_budget_zero_and_ten_are_valid(tree, run_cli) -> None:
         done = run_cli("context", "--root", str(root), "--budget", budget)
         assert done.returncode == 0, done.stderr
         assert f"/{budget} tokens" in done.stderr
+
+
+# -- llmstruct query (against a real OpenAI-compatible server on loopback) ---------------
+def _query_env(base_url: str) -> dict[str, str]:
+    return {"LLMSTRUCT_LLM_BASE_URL": base_url, "LLMSTRUCT_LLM_MODEL": "fake-model"}
+
+
+def test_query_streams_the_answer(tree, run_cli, fake_llm) -> None:
+    root = tree(CONTEXT_PROJECT)
+    done = run_cli("query", "what does total_due return?", "--root", str(root),
+                   env=_query_env(fake_llm.url))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "what does total_due return?" in done.stdout  # the fake echoes the question
+    assert re.search(r"FOCUSED context \d+ tokens; model used \d+ tokens", done.stderr)
+    system = fake_llm.requests[-1].json["messages"][0]["content"]
+    assert "def total_due(lines, tax_rate):" in system
+
+
+def test_query_with_the_backend_down_is_one_line_and_exit_1(tree, run_cli) -> None:
+    from fakellm import unused_port
+
+    root = tree(CONTEXT_PROJECT)
+    env = {**_query_env(f"http://127.0.0.1:{unused_port()}/v1"), "LLMSTRUCT_LLM_RETRIES": "0"}
+    done = run_cli("query", "anything", "--root", str(root), env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("llmstruct: error: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_query_without_a_backend_configured_is_a_usage_error(tree, run_cli) -> None:
+    root = tree(CONTEXT_PROJECT)
+    done = run_cli("query", "anything", "--root", str(root), env={"LLMSTRUCT_LLM_BASE_URL": ""})
+    _one_clean_error(done, "LLMSTRUCT_LLM_BASE_URL")
