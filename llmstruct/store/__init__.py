@@ -1,1 +1,1 @@
-"""The data layer: struct.json on disk (and later the task database)."""
+"""The data layer: struct.json on disk, atomic writes, and the task database."""

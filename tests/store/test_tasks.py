@@ -1,0 +1,345 @@
+"""The task store: CRUD, PATCH semantics, filters, search, pagination, files it refuses."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import threading
+import uuid
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from llmstruct.api.models import TaskCreateRequest, TaskUpdateRequest
+from llmstruct.store.tasks import SCHEMA_VERSION, TaskStore, TaskStoreError
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with TaskStore(tmp_path / "tasks.db") as store:
+        yield store
+
+
+def new(title: str, **fields) -> TaskCreateRequest:
+    return TaskCreateRequest(title=title, **fields)
+
+
+def patch(**fields) -> TaskUpdateRequest:
+    return TaskUpdateRequest.model_validate(fields)
+
+
+# -- CRUD --------------------------------------------------------------------------
+
+
+def test_create_returns_a_todo_task_with_a_uuid_and_utc_timestamps(store: TaskStore) -> None:
+    task = store.create(new("Write the parser", tags=["engine", "go"], estimated_effort=3))
+    assert uuid.UUID(task.id).version == 4
+    assert (task.title, task.status, task.priority) == ("Write the parser", "todo", "medium")
+    assert task.tags == ["engine", "go"]
+    assert task.estimated_effort == 3
+    assert task.description is None
+    assert task.created_at == task.updated_at
+    assert task.created_at.tzinfo is not None
+    assert task.created_at.utcoffset() == UTC.utcoffset(None)
+
+
+def test_get_returns_what_create_stored_and_none_for_an_unknown_id(store: TaskStore) -> None:
+    task = store.create(new("a", description="details", priority="urgent"))
+    assert store.get(task.id) == task
+    assert store.get(str(uuid.uuid4())) is None
+    assert store.get("not-a-uuid") is None
+
+
+def test_create_accepts_a_mapping_and_validates_it(store: TaskStore) -> None:
+    assert store.create({"title": "from the CLI"}).title == "from the CLI"
+    with pytest.raises(ValidationError):
+        store.create({"title": ""})
+
+
+def test_tasks_survive_closing_and_reopening_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with TaskStore(path) as first:
+        task = first.create(new("persist me", tags=["x"]))
+    with TaskStore(path) as second:
+        assert second.get(task.id) == task
+
+
+def test_delete_removes_the_task_and_reports_whether_it_existed(store: TaskStore) -> None:
+    task = store.create(new("short-lived"))
+    assert store.delete(task.id) is True
+    assert store.get(task.id) is None
+    assert store.delete(task.id) is False
+
+
+# -- PATCH semantics ---------------------------------------------------------------
+
+
+def test_update_changes_only_the_fields_sent(store: TaskStore) -> None:
+    task = store.create(
+        new("original", description="keep", tags=["a"], priority="low", estimated_effort=2)
+    )
+    updated = store.update(task.id, patch(status="in_progress", tags=["a", "b"]))
+    assert updated is not None
+    assert (updated.status, updated.tags) == ("in_progress", ["a", "b"])
+    assert (updated.title, updated.description, updated.priority) == ("original", "keep", "low")
+    assert updated.estimated_effort == 2
+    assert updated.created_at == task.created_at
+    assert store.get(task.id) == updated
+
+
+def test_update_clears_nullable_fields_sent_as_null(store: TaskStore) -> None:
+    task = store.create(new("t", description="obsolete", estimated_effort=5))
+    updated = store.update(task.id, patch(description=None, estimated_effort=None))
+    assert updated is not None
+    assert (updated.description, updated.estimated_effort) == (None, None)
+
+
+def test_update_moves_updated_at_forward_even_when_nothing_is_sent(store: TaskStore) -> None:
+    task = store.create(new("t"))
+    first = store.update(task.id, patch())
+    second = store.update(task.id, patch(title="renamed"))
+    assert first is not None and second is not None
+    assert task.updated_at < first.updated_at < second.updated_at
+    assert first.title == "t" and second.title == "renamed"
+
+
+def test_update_of_an_unknown_id_returns_none(store: TaskStore) -> None:
+    assert store.update(str(uuid.uuid4()), patch(title="x")) is None
+
+
+@pytest.mark.parametrize("field", ["title", "priority", "status", "tags"])
+def test_null_for_a_required_field_is_a_validation_error(store: TaskStore, field: str) -> None:
+    task = store.create(new("t"))
+    with pytest.raises(ValidationError) as caught:
+        TaskUpdateRequest.model_validate({field: None})
+    assert caught.value.errors()[0]["loc"] == (field,)
+    with pytest.raises(ValidationError):
+        store.update(task.id, {field: None})
+    assert store.get(task.id) == task
+
+
+def test_update_rejects_invalid_values(store: TaskStore) -> None:
+    task = store.create(new("t"))
+    for bad in ({"title": ""}, {"status": "finished"}, {"estimated_effort": -1}):
+        with pytest.raises(ValidationError):
+            store.update(task.id, bad)
+    assert store.get(task.id) == task
+
+
+# -- list: filters, search, order, pagination ----------------------------------------
+
+
+def test_list_filters_by_status_priority_and_exact_tag(store: TaskStore) -> None:
+    a = store.create(new("a", priority="high", tags=["python", "api"]))
+    b = store.create(new("b", priority="high", tags=["py"]))
+    c = store.create(new("c", tags=["python"]))
+    store.update(b.id, patch(status="done"))
+    assert [t.id for t in store.list(priority="high")] == [a.id, b.id]
+    assert [t.id for t in store.list(status="done")] == [b.id]
+    assert [t.id for t in store.list(tag="python")] == [a.id, c.id]
+    assert [t.id for t in store.list(tag="py")] == [b.id]
+    assert [t.id for t in store.list(tag="python", priority="high", status="todo")] == [a.id]
+    assert store.list(tag="pyth") == []
+
+
+def test_search_matches_title_or_description_ignoring_case(store: TaskStore) -> None:
+    a = store.create(new("Fix the TOKEN budget"))
+    b = store.create(new("Docs", description="explain token counting"))
+    c = store.create(new("Straße umbenennen", description="Ärger mit Umlauten"))
+    store.create(new("unrelated"))
+    assert [t.id for t in store.list(q="token")] == [a.id, b.id]
+    assert [t.id for t in store.list(q="ÄRGER")] == [c.id]
+    assert [t.id for t in store.list(q="STRASSE")] == [c.id]
+
+
+def test_search_treats_wildcard_characters_literally(store: TaskStore) -> None:
+    percent = store.create(new("100% coverage"))
+    underscore = store.create(new("rename snake_case"))
+    store.create(new("plain"))
+    assert [t.id for t in store.list(q="%")] == [percent.id]
+    assert [t.id for t in store.list(q="_")] == [underscore.id]
+
+
+def test_list_is_oldest_first_and_pages_with_limit_and_offset(store: TaskStore) -> None:
+    ids = [store.create(new(f"task {n}")).id for n in range(7)]
+    assert [t.id for t in store.list()] == ids
+    pages = [store.list(limit=3, offset=offset) for offset in (0, 3, 6, 9)]
+    assert [[t.id for t in page] for page in pages] == [ids[0:3], ids[3:6], ids[6:], []]
+    assert len(store.list(limit=1000)) == 7
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"limit": 0}, "limit must be an integer from 1 to 1000; got 0"),
+        ({"limit": 1001}, "limit must be an integer from 1 to 1000; got 1001"),
+        ({"limit": "10"}, "limit must be an integer from 1 to 1000; got '10'"),
+        ({"limit": True}, "limit must be an integer from 1 to 1000; got True"),
+        ({"offset": -1}, "offset must be an integer of at least 0; got -1"),
+        ({"status": "finished"}, "status must be one of todo, in_progress, done, blocked"),
+        ({"priority": "critical"}, "priority must be one of low, medium, high, urgent"),
+    ],
+)
+def test_list_rejects_bad_arguments_with_a_clear_message(
+    store: TaskStore, arguments: dict, message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        store.list(**arguments)
+    assert message in str(caught.value)
+
+
+def test_in_progress_returns_only_tasks_in_progress(store: TaskStore) -> None:
+    tasks = [store.create(new(f"t{n}")) for n in range(4)]
+    store.update(tasks[2].id, patch(status="in_progress"))
+    store.update(tasks[0].id, patch(status="in_progress"))
+    store.update(tasks[1].id, patch(status="done"))
+    assert [t.id for t in store.in_progress()] == [tasks[0].id, tasks[2].id]
+
+
+# -- the database file ---------------------------------------------------------------
+
+
+def test_database_is_in_wal_mode_with_a_schema_version(store: TaskStore) -> None:
+    store.create(new("t"))
+    with sqlite3.connect(store.path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    other.close()
+
+
+def test_threads_of_one_process_share_the_store_safely(store: TaskStore) -> None:
+    created: list[str] = []
+
+    def work(worker: int) -> None:
+        for n in range(25):
+            created.append(store.create(new(f"{worker}-{n}")).id)
+            store.list(limit=5)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(t.id for t in store.list(limit=1000)) == sorted(created)
+    assert len(created) == 200
+
+
+def _create_in_child(store: TaskStore, results, close_first: bool) -> None:
+    # Runs in a forked child that inherited ``store`` with its open connection.
+    try:
+        if close_first:
+            store.close()  # must leave the parent's connection alone
+        task = store.create(new("from the child"))
+        results.put(("ok", task.id, os.getpid(), len(store.list())))
+        store.close()
+    except BaseException as exc:  # report, do not hang the parent
+        results.put(("error", repr(exc), os.getpid(), 0))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.parametrize("close_first", [False, True], ids=["use", "close-then-use"])
+def test_a_forked_child_opens_its_own_connection(store: TaskStore, close_first: bool) -> None:
+    before = store.create(new("from the parent"))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_create_in_child, args=(store, results, close_first))
+    child.start()
+    outcome, child_task_id, child_pid, child_count = results.get(timeout=60)
+    child.join(timeout=60)
+    results.close()
+    results.join_thread()
+    assert outcome == "ok", child_task_id
+    assert child_pid != os.getpid() and child.exitcode == 0
+    assert child_count == 2
+    # The parent's own connection is untouched and sees the child's commit.
+    after = store.create(new("parent again"))
+    assert [t.id for t in store.list()] == [before.id, child_task_id, after.id]
+    assert store.get(child_task_id) is not None
+    with sqlite3.connect(store.path) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    path.write_bytes(b"this is a struct.json, not a database\n" * 200)
+    with pytest.raises(TaskStoreError, match=r"tasks\.db: not a usable task database"):
+        TaskStore(path)
+    assert path.read_bytes().startswith(b"this is a struct.json")
+
+
+def test_a_database_with_a_damaged_header_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with TaskStore(path) as store:
+        store.create(new("t"))
+    data = bytearray(path.read_bytes())
+    data[0:16] = b"garbage garbage!"
+    path.write_bytes(bytes(data))
+    with pytest.raises(TaskStoreError, match="not a usable task database"):
+        TaskStore(path)
+
+
+def test_another_programs_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.close()
+    with pytest.raises(TaskStoreError, match="not llmstruct's task database"):
+        TaskStore(path)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    TaskStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(TaskStoreError, match="newer than this llmstruct"):
+        TaskStore(path)
+
+
+def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TaskStoreError, match="cannot open the task database"):
+        TaskStore(tmp_path / "missing" / "tasks.db")
+
+
+def test_an_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    path.touch()
+    with TaskStore(path) as store:
+        assert store.list() == []
+
+
+def test_a_database_with_a_damaged_page_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with TaskStore(path) as store:
+        store.create(new("t"))
+    # Closing the last connection checkpointed the WAL: page 2 (the tasks table,
+    # created first) is in the main file now.
+    page_size = 4096
+    data = bytearray(path.read_bytes())
+    data[page_size : 2 * page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+    with pytest.raises(TaskStoreError, match=r"tasks\.db: .*malformed"):
+        with TaskStore(path) as store:
+            store.list()
+
+
+def test_a_write_lock_held_too_long_elsewhere_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with TaskStore(path, busy_timeout=0.2) as store:
+        task = store.create(new("before"))
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(TaskStoreError, match="held the task database's write lock"):
+                store.create(new("blocked"))
+            # Readers are not blocked by a writer (WAL).
+            assert store.list() == [task]
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert store.create(new("after")).title == "after"
