@@ -44,6 +44,7 @@ from llmstruct.engine.render import (
     render_xml,
 )
 from llmstruct.engine.tokens import DEFAULT_ENCODING, TokenCounter
+from llmstruct.store.tasks import TaskStore
 from llmstruct.store.structfile import StructFileError, shape_problem
 
 
@@ -111,8 +112,10 @@ class ContextManager:
         root: Path | str | None = None,
         encoding: str = DEFAULT_ENCODING,
         cache_bytes: int = 64 * 1024 * 1024,
+        tasks: TaskStore | None = None,
     ) -> None:
         self.struct_path = Path(struct_path)
+        self.tasks = tasks  # SESSION context includes the tasks in progress
         self.root = Path(root) if root is not None else self.struct_path.parent
         self.counter = TokenCounter(encoding)
         self.cache = LRUCache(cache_bytes)
@@ -160,11 +163,20 @@ class ContextManager:
         unknown = [path for path in files if path not in index.by_path]
         if unknown:
             raise ContextError(f"not in the struct: {', '.join(unknown)}")
-        key = (struct_hash, mode.value, query_hint or "", budget, format, files, since or "")
+        session = _Session()
+        if mode is ContextMode.SESSION:
+            # What SESSION shows changes with the working tree and the task list, not
+            # only with the struct: both are part of the cache key.
+            session.changed = tuple(gitstate.changed_files(index.root, since))
+            if self.tasks is not None:
+                session.tasks = tuple(
+                    (t.title, t.description or "") for t in self.tasks.in_progress()
+                )
+        key = (struct_hash, mode.value, query_hint or "", budget, format, files, session.key())
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        result = _Builder(index, mode, query_hint, budget, files, format, since).build()
+        result = _Builder(index, mode, query_hint, budget, files, format, session).build()
         self.cache.set(key, result, len(result.data) + _ENTRY_OVERHEAD)
         return result
 
@@ -181,6 +193,20 @@ def _normalise(path: str) -> str:
     return os.path.normpath(path).replace(os.sep, "/").lstrip("./") if path else path
 
 
+@dataclass(slots=True)
+class _Session:
+    """What SESSION context starts from: changed files and tasks in progress."""
+
+    changed: tuple[str, ...] = ()
+    tasks: tuple[tuple[str, str], ...] = ()  # (title, description)
+
+    def key(self) -> tuple:
+        return (self.changed, self.tasks)
+
+    def text(self) -> str:
+        return " ".join(f"{title} {description}" for title, description in self.tasks)
+
+
 class _Builder:
     """One context request: rank, plan, render."""
 
@@ -192,7 +218,7 @@ class _Builder:
         budget: int,
         files: tuple[str, ...],
         format: str,
-        since: str | None,
+        session: _Session,
     ) -> None:
         self.index = index
         self.mode = mode
@@ -200,14 +226,14 @@ class _Builder:
         self.budget = budget
         self.files = files
         self.format = format
-        self.since = since
+        self.session = session
         self.optimized = False
 
     def build(self) -> ContextResult:
         if self.mode is ContextMode.MINIMAL:
             return self._minimal()
         ranked = self._rank()
-        head = preamble(self.index.project, self.mode.value, self.query)
+        head = preamble(self.index.project, self.mode.value, self.query, self.session.tasks)
         head_cost = self.index.counter.count(head)
         budget = self.budget - head_cost
         for _ in range(4):  # JSON/XML escaping may cost more than planned: plan smaller
@@ -250,11 +276,17 @@ class _Builder:
             for path in self.files:
                 seeds[n + index.by_path[path]] = 1.0
         elif self.mode is ContextMode.SESSION:
-            for path in gitstate.changed_files(index.root, self.since):
+            for path in self.session.changed:
                 module = index.by_path.get(path)
                 if module is not None:
                     seeds[n + module] = 1.0
                     seeds[index.modules[module].symbols] = 1.0
+            if self.session.tasks:  # what the tasks in progress talk about
+                lexical = index.lexical.scores(self.session.text())
+                top = np.argsort(-lexical, kind="stable")[:_SEEDS]
+                top = top[lexical[top] > 0]
+                if len(top):
+                    seeds[top] = np.maximum(seeds[top], 0.5 * lexical[top] / lexical[top].max())
         if self.mode is ContextMode.FULL or not seeds.any():
             score = _normalised(index.centrality[:n]) + index.public
             if self.mode is not ContextMode.FULL:

@@ -38,9 +38,14 @@ def group_by_file(index: StructIndex, shown: list[Shown]) -> list[tuple[int, lis
     ]
 
 
-def preamble(project: str, mode: str, query: str | None) -> str:
+def preamble(project: str, mode: str, query: str | None, tasks=()) -> str:
+    """The page's first block (title, query, tasks in progress); ends with a blank line."""
     head = f"# {project}: {mode} context\n"
-    return head + (f"Query: {' '.join(query.split())}\n" if query and query.strip() else "") + "\n"
+    if query and query.strip():
+        head += f"Query: {' '.join(query.split())}\n"
+    if tasks:
+        head += "Tasks in progress:\n" + "".join(f"- {' '.join(t.split())}\n" for t, _ in tasks)
+    return head + "\n"
 
 
 def render_markdown(index: StructIndex, head: str, files) -> str:

@@ -191,3 +191,20 @@ def test_session_shows_what_changed_in_the_working_tree(tree) -> None:
 
 def test_session_outside_git_is_empty_not_an_error(shop) -> None:
     assert shop.build_context("SESSION", None, 1000).symbols == []
+
+
+def test_session_includes_tasks_in_progress_and_what_they_mention(tree, tmp_path) -> None:
+    from llmstruct.api.models import TaskCreateRequest, TaskUpdateRequest
+    from llmstruct.store.tasks import TaskStore
+
+    root = tree(PROJECT)
+    (root / "struct.json").write_bytes(scan_to_struct(ScanOptions(root)).data)
+    tasks = TaskStore(tmp_path / "tasks.db")
+    task = tasks.create(TaskCreateRequest(title="Cap the discount at fifty", priority="high"))
+    manager = ContextManager(root / "struct.json", root=root, tasks=tasks)
+    assert manager.build_context("SESSION", None, 2000).symbols == []  # not started yet
+    tasks.update(task.id, TaskUpdateRequest(status="in_progress"))
+    result = manager.build_context("SESSION", None, 2000)
+    assert "Tasks in progress:\n- Cap the discount at fifty\n" in result.data
+    assert dict(result.symbols)["shop.pricing#apply_discount"] == "full"
+    assert result.token_count == COUNTER.count(result.data)
