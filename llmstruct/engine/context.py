@@ -44,8 +44,8 @@ from llmstruct.engine.render import (
     render_xml,
 )
 from llmstruct.engine.tokens import DEFAULT_ENCODING, TokenCounter
-from llmstruct.store.tasks import TaskStore
 from llmstruct.store.structfile import StructFileError, shape_problem
+from llmstruct.store.tasks import TaskStore
 
 
 class ContextMode(StrEnum):
