@@ -1,0 +1,63 @@
+"""CoreEngine: the facade both servers and the CLI call, on a real scanned tree."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmstruct.api import models
+from llmstruct.engine.core import CoreEngine, EngineError
+
+FILES = {
+    "pyproject.toml": '[project]\nname = "shop"\nversion = "1.2.3"\ndescription = "A shop."\n',
+    "shop/cart.py": "def total(items):\n    return sum(items)\n",
+    "shop/util.js": "export function fmt(x) { return String(x); }\n",
+}
+
+
+@pytest.fixture
+def engine(tree):
+    core = CoreEngine(tree(FILES))
+    yield core
+    core.close()
+
+
+def _stream(engine, request):
+    async def collect():
+        return [item async for item in engine.scan_stream(request)]
+
+    return asyncio.run(collect())
+
+
+def test_scan_streams_progress_for_every_file_then_the_response(engine) -> None:
+    items = _stream(engine, models.ScanRequest())
+    progress, response = items[:-1], items[-1]
+    assert sorted(p.file for p in progress) == ["shop/cart.py", "shop/util.js"]
+    assert isinstance(response, models.ScanResponse)
+    assert response.files_processed == 2 and response.output_path == "struct.json"
+    assert response.summary["modules_count"] == 2
+    assert engine.struct_path.exists()
+
+
+def test_scan_output_path_must_stay_inside_the_root(engine) -> None:
+    with pytest.raises(EngineError, match="inside the project root"):
+        _stream(engine, models.ScanRequest(output_path="../escape.json"))
+
+
+def test_project_info_reads_the_manifest_and_the_struct(engine) -> None:
+    _stream(engine, models.ScanRequest())
+    info = engine.project_info()
+    assert (info.name, info.version, info.description) == ("shop", "1.2.3", "A shop.")
+    assert info.file_count == 2 and info.languages == ["javascript", "python"]
+    assert info.total_lines == 3
+
+
+def test_context_and_struct(engine) -> None:
+    _stream(engine, models.ScanRequest())
+    response = engine.context("FOCUSED", "total of items", 500)
+    assert response.context_data["format"] == "md"
+    assert "def total(items):" in response.context_data["text"]
+    assert {"uid": "shop.cart#total", "level": "full"} in response.context_data["symbols"]
+    data, etag = engine.struct_bytes()
+    assert data.startswith(b'{"metadata"') and etag.startswith('"')
