@@ -19,6 +19,7 @@ from llmstruct.engine.discovery import DiscoveryError
 from llmstruct.engine.project import StructBuild, scan_to_struct
 from llmstruct.engine.scanner import ScanOptions, ScanProgress
 from llmstruct.engine.tokens import EncodingUnavailable
+from llmstruct.migration import add_parsers as add_migration_commands
 from llmstruct.store.atomic import atomic_write_bytes
 from llmstruct.store.structfile import DEFAULT_NAME
 
@@ -110,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--budget", metavar="N", help="context token budget")
     query.add_argument("--root", default=".", help="project root (default: .)")
     query.set_defaults(handler=_cmd_query)
+
+    add_migration_commands(commands)  # engine-call, serve-fastapi
     return parser
 
 

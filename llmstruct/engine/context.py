@@ -117,9 +117,17 @@ class ContextManager:
         self.struct_path = Path(struct_path)
         self.tasks = tasks  # SESSION context includes the tasks in progress
         self.root = Path(root) if root is not None else self.struct_path.parent
-        self.counter = TokenCounter(encoding)
+        self.encoding = encoding
+        self._counter: TokenCounter | None = None
         self.cache = LRUCache(cache_bytes)
         self._loaded: tuple[tuple[int, int], str, StructIndex] | None = None
+
+    @property
+    def counter(self) -> TokenCounter:
+        # Loaded on first use: a process that only lists tasks never pays for it.
+        if self._counter is None:
+            self._counter = TokenCounter(self.encoding)
+        return self._counter
 
     # -- the struct ------------------------------------------------------------------
     def index(self) -> tuple[str, StructIndex]:
