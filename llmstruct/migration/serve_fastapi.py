@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from llmstruct.server.auth import is_loopback
+    from llmstruct.netaddr import is_loopback
 
     host = args.host or os.environ.get("LLMSTRUCT_HOST") or DEFAULT_HOST
     port = args.port if args.port is not None else _env_port()
