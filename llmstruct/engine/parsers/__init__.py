@@ -1,5 +1,9 @@
 """Language parsers, one module per language, chosen by file extension.
 
+``base.py`` holds what they share; ``js_modules.py`` (JavaScript/TypeScript
+imports and exports) and ``rust_calls.py`` (Rust call names) are parts split out
+of the JavaScript and Rust parsers.
+
 Modules are imported lazily: a scan of a Python-only tree never loads the Rust
 grammar. ``parser_for(path)`` returns a per-process singleton.
 """

@@ -9,20 +9,33 @@ and tree-sitter objects do not pickle.
 Strategy for speed: let the compiled query find the nodes (C speed) and keep the
 Python side to assembling records from captures; never walk the whole tree in
 Python.
+
+Besides the base class this module holds what every parser shares: text and
+comment helpers, safe child access (``child_at``/``named_child_at``),
+``attach_calls`` (calls to their enclosing definition by bisecting byte ranges)
+and ``CaptureBuilder``, the base of the Go, Rust and Java record builders.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from importlib import resources
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import tree_sitter as ts
 
-from llmstruct.engine.model import FileAnalysis
+from llmstruct.engine.model import FileAnalysis, Function
 
 _WS = re.compile(r"\s+")
+#: Sort key putting nodes in document order (outer before inner at the same start).
+_SPAN = attrgetter("start_byte", "end_byte")
+_POSITION = itemgetter(0, 1)
+
+#: Renders a callee node (and the file's bytes) as a call name; None skips it.
+Render = Callable[[ts.Node, bytes], str | None]
 
 
 def load_query_source(name: str) -> str:
@@ -40,6 +53,43 @@ def text(node: ts.Node | None, source: bytes) -> str:
 def collapse(value: str) -> str:
     """Collapse every whitespace run to one space (for one-line signatures)."""
     return _WS.sub(" ", value).strip()
+
+
+def compact(value: str) -> str:
+    """Remove all whitespace (dotted paths written across lines: ``a . b`` -> ``a.b``)."""
+    return "".join(value.split())
+
+
+def child_at(node: ts.Node | None, index: int) -> ts.Node | None:
+    """``node.child(index)``, or None past either end; negative indices count from the end.
+
+    py-tree-sitter 0.26 raises IndexError past the end (and ValueError for a
+    negative index) instead of returning None.
+    """
+    if node is None:
+        return None
+    if index < 0:
+        index += node.child_count
+        if index < 0:
+            return None
+    try:
+        return node.child(index)
+    except IndexError:
+        return None
+
+
+def named_child_at(node: ts.Node | None, index: int) -> ts.Node | None:
+    """``node.named_child(index)``, or None past either end (as ``child_at``)."""
+    if node is None:
+        return None
+    if index < 0:
+        index += node.named_child_count
+        if index < 0:
+            return None
+    try:
+        return node.named_child(index)
+    except IndexError:
+        return None
 
 
 def lines_of(node: ts.Node) -> tuple[int, int]:
@@ -110,6 +160,89 @@ def dedupe(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def attach_calls(
+    entries: Iterable[Function],
+    source: bytes,
+    *callees: tuple[Iterable[ts.Node], Render],
+    memo: bool = False,
+) -> None:
+    """Give each entry the calls written inside its byte range, in source order, once each.
+
+    ``entries`` are the top-level functions and methods that own calls; their byte
+    ranges must be disjoint. ``callees`` are (callee nodes, render) groups, in any
+    order (query captures do not come in document order); a callee belongs to the
+    entry whose range holds it, found by bisecting the sorted ranges, and callees
+    outside every entry (module level, initialisers) belong to nothing. Calls at
+    the same position keep the order of the groups. With ``memo`` each distinct
+    callee text is rendered once per group: only for renders that depend on the
+    text alone.
+    """
+    ordered = sorted(entries, key=lambda function: function.byte_range[0])
+    if not ordered:
+        return
+    starts = [function.byte_range[0] for function in ordered]
+    ends = [function.byte_range[1] for function in ordered]
+    found: list[list[tuple[int, int, ts.Node, Render, dict[bytes, str | None] | None]]] = [
+        [] for _ in ordered
+    ]
+    for nodes, render in callees:
+        rendered: dict[bytes, str | None] | None = {} if memo else None
+        for node in nodes:
+            start = node.start_byte
+            index = bisect_right(starts, start) - 1
+            if index >= 0:
+                end = node.end_byte
+                if end <= ends[index]:
+                    found[index].append((start, end, node, render, rendered))
+    for function, spots in zip(ordered, found, strict=True):
+        if not spots:
+            continue
+        spots.sort(key=_POSITION)
+        names: list[str] = []
+        for start, end, node, render, rendered in spots:
+            if rendered is None:
+                name = render(node, source)
+            else:  # the same callee text recurs a lot (self.assert...)
+                raw = source[start:end]
+                if raw in rendered:
+                    name = rendered[raw]
+                else:
+                    name = rendered[raw] = render(node, source)
+            if name:
+                names.append(name)
+        function.calls = dedupe(names)
+
+
+class CaptureBuilder:
+    """Turns one file's captures into its FileAnalysis records (Go, Rust, Java).
+
+    Subclasses implement ``build``; ``run`` is a parser's whole ``extract``.
+    """
+
+    def __init__(self, captures: dict[str, list[ts.Node]], source: bytes, out: FileAnalysis):
+        self.caps = captures
+        self.src = source
+        self.out = out
+        #: Functions and methods with a body: the owners of the file's calls.
+        self.bodies: list[Function] = []
+
+    @classmethod
+    def run(cls, parser: LanguageParser, tree: ts.Tree, source: bytes, path: str) -> FileAnalysis:
+        analysis = FileAnalysis(
+            path=path, language=parser.language, line_count=parser.line_count(source)
+        )
+        cls(parser.captures(tree.root_node), source, analysis).build()
+        return analysis
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def ordered(self, *names: str) -> list[ts.Node]:
+        """These captures' nodes in document order (the cursor does not guarantee it), once each."""
+        nodes = {node.id: node for name in names for node in self.caps.get(name, ())}
+        return sorted(nodes.values(), key=_SPAN)
+
+
 class LanguageParser:
     """Base class: subclasses set the class attributes and implement ``extract``."""
 
@@ -145,6 +278,10 @@ class LanguageParser:
     def matches(self, node: ts.Node) -> list[tuple[int, dict[str, list[ts.Node]]]]:
         """Run this language's query over ``node``."""
         return ts.QueryCursor(self.query).matches(node)
+
+    def captures(self, node: ts.Node) -> dict[str, list[ts.Node]]:
+        """Run this language's query over ``node``: capture name -> nodes, in no set order."""
+        return ts.QueryCursor(self.query).captures(node)
 
     # -- entry point -----------------------------------------------------------
     def parse(self, source: bytes, path: str) -> FileAnalysis:

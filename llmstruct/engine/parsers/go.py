@@ -3,8 +3,8 @@
 Strategy: one query run (``queries/go-tags.scm``) finds the package clause,
 import specs, declarations and every callee; Python only assembles records from
 those captures with field lookups on the captured nodes. Calls are assigned to
-their function by byte range (bisect over the sorted definitions), never by
-walking up from each call.
+their function by byte range (``base.attach_calls``), never by walking up from
+each call.
 
 Conventions (the contract with call resolution):
 
@@ -30,26 +30,27 @@ Conventions (the contract with call resolution):
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from operator import attrgetter
 
 import tree_sitter as ts
 import tree_sitter_go
 
 from llmstruct.engine.model import ClassDef, FileAnalysis, Function, Import
 from llmstruct.engine.parsers.base import (
+    CaptureBuilder,
     LanguageParser,
+    attach_calls,
+    child_at,
     clean_comment,
     collapse,
     dedupe,
     head_signature,
     lines_of,
+    named_child_at,
     text,
 )
 
 # go/ast treats these comment lines as directives, not documentation.
 _DIRECTIVE = re.compile(r"^//(line |extern |export |[a-z0-9]+:[a-z0-9])")
-_SPAN = attrgetter("start_byte", "end_byte")
 #: A callee made of names and dots only: its text is its rendering (the common case).
 _SIMPLE = re.compile(rb"[\w.]+")
 _KINDS = {"struct_type": "struct", "interface_type": "interface"}
@@ -65,43 +66,35 @@ class GoParser(LanguageParser):
         return tree_sitter_go.language()
 
     def extract(self, tree: ts.Tree, source: bytes, path: str) -> FileAnalysis:
-        captures = ts.QueryCursor(self.query).captures(tree.root_node)
-        analysis = FileAnalysis(
-            path=path, language=self.language, line_count=self.line_count(source)
-        )
-        _Builder(captures, source, analysis).build()
-        return analysis
+        return _Builder.run(self, tree, source, path)
 
 
-class _Builder:
+class _Builder(CaptureBuilder):
     """Turns one file's captures into the FileAnalysis records."""
 
     def __init__(self, captures: dict[str, list[ts.Node]], source: bytes, out: FileAnalysis):
-        self.caps = captures
-        self.src = source
-        self.out = out
-        #: (start byte, end byte, record) of every function and method, for calls.
-        self.bodies: list[tuple[int, int, Function]] = []
+        super().__init__(captures, source, out)
         #: (start byte, name) of package-level names, for ``exports``.
         self.names: list[tuple[int, str]] = []
 
     def build(self) -> None:
         self._package()
-        self.out.imports = [self._import(spec) for spec in _ordered(self.caps, "reference.import")]
+        self.out.imports = [self._import(spec) for spec in self.ordered("reference.import")]
         types = self._types()
         self._functions()
         self._variables()
         self._methods(types)
         self.out.functions.sort(key=lambda func: func.byte_range[0])
         self.out.classes.sort(key=lambda cls: cls.byte_range[0])
-        self._calls()
+        # Calls in package-level initialisers fall outside every function.
+        attach_calls(self.bodies, self.src, (self.caps.get("name.reference.call", ()), _callee))
         self.names.sort()
         self.out.exports = dedupe([name for _, name in self.names if _exported(name)])
 
     # -- package, imports --------------------------------------------------------
     def _package(self) -> None:
-        for clause in _ordered(self.caps, "definition.package")[:1]:
-            name = clause.named_children[-1] if clause.named_child_count else None
+        for clause in self.ordered("definition.package")[:1]:
+            name = named_child_at(clause, -1)
             self.out.package = text(name, self.src)
             self.out.module_doc = _doc(clause, self.src)
 
@@ -113,7 +106,7 @@ class _Builder:
     # -- types -------------------------------------------------------------------
     def _types(self) -> dict[str, ClassDef]:
         types: dict[str, ClassDef] = {}
-        for spec in _ordered(self.caps, "definition.class"):
+        for spec in self.ordered("definition.class"):
             decl = spec.parent
             if decl is None or not _file_level(decl):
                 continue  # a type declared inside a function body
@@ -124,7 +117,7 @@ class _Builder:
         return types
 
     def _type(self, spec: ts.Node, decl: ts.Node) -> ClassDef:
-        second = decl.child(1) if decl.child_count > 1 else None
+        second = child_at(decl, 1)
         grouped = second is not None and second.type == "("
         node = spec if grouped else decl
         doc = _doc(spec, self.src) or ("" if grouped else _doc(decl, self.src))
@@ -189,13 +182,13 @@ class _Builder:
 
     # -- functions and methods ---------------------------------------------------
     def _functions(self) -> None:
-        for node in _ordered(self.caps, "definition.function"):
+        for node in self.ordered("definition.function"):
             func = self._function(node, text(node.child_by_field_name("name"), self.src))
             self.out.functions.append(func)
             self.names.append((node.start_byte, func.name))
 
     def _variables(self) -> None:
-        for spec in _ordered(self.caps, "definition.variable"):
+        for spec in self.ordered("definition.variable"):
             names = spec.children_by_field_name("name")
             self.names.extend((spec.start_byte, text(name, self.src)) for name in names)
             value = spec.child_by_field_name("value")
@@ -212,7 +205,7 @@ class _Builder:
 
     def _methods(self, types: dict[str, ClassDef]) -> None:
         impls: dict[str, ClassDef] = {}
-        for node in _ordered(self.caps, "definition.method"):
+        for node in self.ordered("definition.method"):
             method = self._function(node, text(node.child_by_field_name("name"), self.src))
             owner = _receiver_type(node, self.src)
             if not owner:  # no receiver type (broken syntax): keep it as a function
@@ -246,7 +239,7 @@ class _Builder:
             docstring=_doc(node, self.src),
             exported=_exported(name),
         )
-        self.bodies.append((node.start_byte, node.end_byte, func))
+        self.bodies.append(func)
         return func
 
     def _parameters(self, params: ts.Node | None) -> list[str]:
@@ -264,27 +257,6 @@ class _Builder:
                 found = ["..." + value for value in found]
             names.extend(found)
         return names
-
-    # -- calls -------------------------------------------------------------------
-    def _calls(self) -> None:
-        self.bodies.sort(key=lambda body: body[0])
-        starts = [start for start, _, _ in self.bodies]
-        bodies, src = self.bodies, self.src
-        for callee in sorted(self.caps.get("name.reference.call", ()), key=_SPAN):
-            index = bisect_right(starts, callee.start_byte) - 1
-            if index < 0 or callee.start_byte >= bodies[index][1]:
-                continue  # a call in a package-level initialiser
-            rendered = _callee(callee, src)
-            if rendered:
-                bodies[index][2].calls.append(rendered)
-        for _, _, func in bodies:
-            func.calls = dedupe(func.calls)
-
-
-def _ordered(captures: dict[str, list[ts.Node]], name: str) -> list[ts.Node]:
-    """A capture's nodes in document order (the cursor does not guarantee it), once each."""
-    nodes = {node.id: node for node in captures.get(name, ())}
-    return sorted(nodes.values(), key=_SPAN)
 
 
 def _file_level(node: ts.Node) -> bool:
@@ -338,7 +310,7 @@ def _clean(raw: str) -> str:
 def _type_name(node: ts.Node | None, source: bytes) -> str:
     """A type's name without pointer marks and type arguments: ``*pkg.T[K]`` -> ``pkg.T``."""
     while node is not None and node.type in ("pointer_type", "generic_type"):
-        node = node.child_by_field_name("type") or (node.named_children or [None])[0]
+        node = node.child_by_field_name("type") or named_child_at(node, 0)
     return collapse(text(node, source))
 
 

@@ -4,8 +4,8 @@ Strategy: one query run (``queries/java-tags.scm``) finds the declarations,
 imports and every invocation; Python assembles records from the captures with
 field lookups. Types are visited in document order, so an enclosing type is
 known before its members: a member's owner is found from its parent body in one
-step. Calls are assigned to their method by byte range (bisect over the sorted
-methods), never by walking up from each call.
+step. Calls are assigned to their method by byte range (``base.attach_calls``),
+never by walking up from each call.
 
 Conventions (the contract with call resolution):
 
@@ -33,22 +33,22 @@ Conventions (the contract with call resolution):
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from operator import attrgetter
 
 import tree_sitter as ts
 import tree_sitter_java
 
 from llmstruct.engine.model import ClassDef, FileAnalysis, Function, Import
 from llmstruct.engine.parsers.base import (
+    CaptureBuilder,
     LanguageParser,
+    attach_calls,
     collapse,
-    dedupe,
+    compact,
+    named_child_at,
     preceding_comments,
     text,
 )
 
-_SPAN = attrgetter("start_byte", "end_byte")
 #: A receiver made of names and dots only: its text is its rendering (the common case).
 _SIMPLE = re.compile(rb"[\w.]+")
 _KINDS = {
@@ -83,51 +83,42 @@ class JavaParser(LanguageParser):
         return tree_sitter_java.language()
 
     def extract(self, tree: ts.Tree, source: bytes, path: str) -> FileAnalysis:
-        captures = ts.QueryCursor(self.query).captures(tree.root_node)
-        analysis = FileAnalysis(
-            path=path, language=self.language, line_count=self.line_count(source)
-        )
-        _Builder(captures, source, analysis).build()
-        return analysis
+        return _Builder.run(self, tree, source, path)
 
 
-class _Builder:
+class _Builder(CaptureBuilder):
     """Turns one file's captures into the FileAnalysis records."""
 
     def __init__(self, captures: dict[str, list[ts.Node]], source: bytes, out: FileAnalysis):
-        self.caps = captures
-        self.src = source
-        self.out = out
+        super().__init__(captures, source, out)
         #: type declaration node id -> its ClassDef, for finding members' owners.
         self.types: dict[int, ClassDef] = {}
-        self.bodies: list[tuple[int, int, Function]] = []
 
     def build(self) -> None:
         self._package()
-        self.out.imports = [self._import(node) for node in _ordered(self.caps, "reference.import")]
+        self.out.imports = [self._import(node) for node in self.ordered("reference.import")]
         # Outer types start first, so an owner is recorded before its members.
-        types = _ordered(self.caps, "definition.class") + _ordered(
-            self.caps, "definition.interface"
-        )
-        for node in sorted(types, key=_SPAN):
+        for node in self.ordered("definition.class", "definition.interface"):
             self._type(node)
-        for node in _ordered(self.caps, "definition.method"):
+        for node in self.ordered("definition.method"):
             self._method(node)
-        self._calls()
+        # Calls in field initialisers and initialiser blocks fall outside every method.
+        calls = self.caps.get("reference.call", []) + self.caps.get("reference.class", [])
+        attach_calls(self.bodies, self.src, (calls, _callee))
 
     # -- package, imports --------------------------------------------------------
     def _package(self) -> None:
-        for clause in _ordered(self.caps, "definition.package")[:1]:
+        for clause in self.ordered("definition.package")[:1]:
             kinds = ("scoped_identifier", "identifier")  # after any package annotations
             name = next((c for c in clause.named_children if c.type in kinds), None)
-            self.out.package = "".join(text(name, self.src).split())
+            self.out.package = compact(text(name, self.src))
             self.out.module_doc = _javadoc(clause, self.src)
 
     def _import(self, node: ts.Node) -> Import:
         path = next(
             (c for c in node.named_children if c.type in ("scoped_identifier", "identifier")), None
         )
-        dotted = "".join(text(path, self.src).split())
+        dotted = compact(text(path, self.src))
         line = node.start_point[0] + 1
         if any(child.type == "asterisk" for child in node.named_children):
             return Import(dotted, "*", None, line)
@@ -191,7 +182,7 @@ class _Builder:
         )
         cls.methods.append(method)
         if body is not None:
-            self.bodies.append((start.start_byte, node.end_byte, method))
+            self.bodies.append(method)
 
     def _parameters(self, params: ts.Node | None) -> list[str]:
         names: list[str] = []
@@ -221,32 +212,6 @@ class _Builder:
         end = body.start_byte if body is not None else node.end_byte
         return collapse(self.src[start.start_byte : end].decode("utf-8", "replace")).rstrip(" {;")
 
-    # -- calls -------------------------------------------------------------------
-    def _calls(self) -> None:
-        self.bodies.sort(key=lambda body: body[0])
-        starts = [start for start, _, _ in self.bodies]
-        calls = self.caps.get("reference.call", []) + self.caps.get("reference.class", [])
-        for node in sorted({node.id: node for node in calls}.values(), key=_SPAN):
-            index = bisect_right(starts, node.start_byte) - 1
-            if index < 0 or node.start_byte >= self.bodies[index][1]:
-                continue  # a field initialiser or initialiser block
-            rendered = _callee(node, self.src)
-            if rendered:
-                self.bodies[index][2].calls.append(rendered)
-        for _, _, func in self.bodies:
-            func.calls = dedupe(func.calls)
-
-
-def _ordered(captures: dict[str, list[ts.Node]], name: str) -> list[ts.Node]:
-    """A capture's nodes in document order (the cursor does not guarantee it), once each."""
-    nodes = {node.id: node for node in captures.get(name, ())}
-    return sorted(nodes.values(), key=_SPAN)
-
-
-def _first(node: ts.Node) -> ts.Node | None:
-    """First named child, None if there is none (``named_child`` raises instead)."""
-    return node.named_child(0) if node.named_child_count else None
-
 
 def _owner_node(node: ts.Node) -> ts.Node | None:
     """The type declaration whose body holds ``node``; None at file level.
@@ -268,7 +233,7 @@ def _owner_node(node: ts.Node) -> ts.Node | None:
 
 
 def _modifiers(node: ts.Node) -> ts.Node | None:
-    first = _first(node)
+    first = named_child_at(node, 0)
     return first if first is not None and first.type == "modifiers" else None
 
 
@@ -295,9 +260,9 @@ def _javadoc(node: ts.Node, source: bytes) -> str:
 
 def _type_name(node: ts.Node, source: bytes) -> str:
     """A type without its type arguments: ``Map.Entry<K, V>`` -> ``Map.Entry``."""
-    if node.type == "generic_type" and node.named_child_count:
-        node = _first(node) or node
-    return "".join(text(node, source).split())
+    if node.type == "generic_type":
+        node = named_child_at(node, 0) or node
+    return compact(text(node, source))
 
 
 def _callee(node: ts.Node, source: bytes) -> str | None:
@@ -330,7 +295,7 @@ def _chain(node: ts.Node, source: bytes) -> str | None:
         elif kind in _NAMES or (
             kind == "field_access" and _SIMPLE.fullmatch(_raw(current, source))
         ):
-            parts.append("".join(text(current, source).split()))
+            parts.append(compact(text(current, source)))
             break
         elif kind == "field_access":
             parts += [text(current.child_by_field_name("field"), source), "."]

@@ -15,9 +15,8 @@ side only assembles records:
   entry: nested classes, functions inside functions, methods of nested classes.
   ``@overload`` stubs are dropped when the same scope implements the name.
 * Calls are assigned to the top-level function or method whose byte range holds
-  them, by bisecting the sorted, disjoint entry ranges (``attach_calls``, shared
-  with the JavaScript/TypeScript parsers). Calls at module or class-body level
-  belong to nothing.
+  them, by bisecting the sorted, disjoint entry ranges (``base.attach_calls``).
+  Calls at module or class-body level belong to nothing.
 * Callees are kept when they are dotted names (``f``, ``self.x.y``); a chained
   callee keeps its inner calls as ``()`` without arguments (``a(1).b(2)`` gives
   ``a`` and ``a().b``); subscripted, parenthesised or lambda callees are skipped.
@@ -37,9 +36,6 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from bisect import bisect_right
-from collections.abc import Callable
-from operator import itemgetter
 
 import tree_sitter as ts
 import tree_sitter_python
@@ -47,9 +43,13 @@ import tree_sitter_python
 from llmstruct.engine.model import ClassDef, FileAnalysis, Function, Import
 from llmstruct.engine.parsers.base import (
     LanguageParser,
+    attach_calls,
+    child_at,
     collapse,
+    compact,
     dedupe,
     lines_of,
+    named_child_at,
     text,
 )
 
@@ -66,7 +66,7 @@ class PythonParser(LanguageParser):
 
     def extract(self, tree: ts.Tree, source: bytes, path: str) -> FileAnalysis:
         root = tree.root_node
-        captures = ts.QueryCursor(self.query).captures(root)
+        captures = self.captures(root)
         functions, classes = _definitions(
             captures.get("definition.function", []) + captures.get("definition.class", []),
             source,
@@ -76,7 +76,7 @@ class PythonParser(LanguageParser):
         for cls in classes:
             cls.methods = _fold_overloads(cls.methods)
         entries = functions + [method for cls in classes for method in cls.methods]
-        attach_calls(entries, captures.get("name.reference.call", []), source, _callee)
+        attach_calls(entries, source, (captures.get("name.reference.call", []), _callee), memo=True)
         return FileAnalysis(
             path=path,
             language=self.language,
@@ -125,7 +125,7 @@ def _function(node: ts.Node, source: bytes) -> Function | None:
     if name is None:
         return None
     body = node.child_by_field_name("body")
-    first = node.child(0) if node.child_count else None
+    first = child_at(node, 0)
     label = text(name, source)
     return Function(
         name=label,
@@ -149,7 +149,7 @@ def _lambda(node: ts.Node, source: bytes) -> Function:
         name=name,
         line_range=lines_of(node),
         byte_range=(node.start_byte, node.end_byte),
-        signature=_head(node, params or _first_child(value) or node, source),
+        signature=_head(node, params or child_at(value, 0) or node, source),
         parameters=_parameters(params, source),
         exported=_is_public(name),
     )
@@ -215,7 +215,7 @@ def _parameters(params: ts.Node | None, source: bytes) -> list[str]:
         if kind in ("default_parameter", "typed_default_parameter"):
             child = child.child_by_field_name("name") or child
         elif kind == "typed_parameter":
-            child = _first_named(child) or child
+            child = named_child_at(child, 0) or child
         # `*args` / `**kwargs` keep their marker; collapse drops `* args` spacing.
         names.append(collapse(text(child, source)).replace(" ", ""))
     return names
@@ -250,11 +250,11 @@ def _docstring(block: ts.Node | None, source: bytes) -> str:
     """The cleaned docstring of a module or a def/class body, "" if none."""
     if block is None:
         return ""
-    count = block.named_child_count
     index = 0
-    while index < count and block.named_child(index).type == "comment":
+    first = named_child_at(block, 0)
+    while first is not None and first.type == "comment":
         index += 1
-    first = block.named_child(index) if index < count else None
+        first = named_child_at(block, index)
     if first is None or first.type != "expression_statement" or first.named_child_count != 1:
         return ""
     value = _string_value(first.named_child(0), source)
@@ -298,7 +298,7 @@ def _imports(statements: list[ts.Node], source: bytes) -> list[Import]:
                 if module:
                     imports.append(Import(module=module, alias=alias, line=line))
             continue
-        module = _compact(text(stmt.child_by_field_name("module_name"), source))
+        module = compact(text(stmt.child_by_field_name("module_name"), source))
         if not module:
             continue
         if any(child.type == "wildcard_import" for child in stmt.named_children):
@@ -314,13 +314,9 @@ def _imported(node: ts.Node, source: bytes) -> tuple[str, str | None]:
     """(dotted name, alias) of a ``dotted_name`` or ``aliased_import`` node."""
     if node.type == "aliased_import":
         alias = node.child_by_field_name("alias")
-        name = _compact(text(node.child_by_field_name("name"), source))
+        name = compact(text(node.child_by_field_name("name"), source))
         return name, text(alias, source) if alias is not None else None
-    return _compact(text(node, source)), None
-
-
-def _compact(value: str) -> str:
-    return "".join(value.split())
+    return compact(text(node, source)), None
 
 
 def _exports(assignments: list[ts.Node], source: bytes) -> list[str]:
@@ -343,19 +339,10 @@ def _collect_strings(node: ts.Node | None, source: bytes, out: list[str]) -> Non
         _collect_strings(node.child_by_field_name("left"), source, out)
         _collect_strings(node.child_by_field_name("right"), source, out)
     elif node.type == "parenthesized_expression":
-        _collect_strings(_first_named(node), source, out)
+        _collect_strings(named_child_at(node, 0), source, out)
 
 
 # -- calls ---------------------------------------------------------------------
-
-
-def _first_child(node: ts.Node | None) -> ts.Node | None:
-    return node.child(0) if node is not None and node.child_count else None
-
-
-def _first_named(node: ts.Node) -> ts.Node | None:
-    # Node.named_child raises IndexError past the end (py-tree-sitter 0.26).
-    return node.named_child(0) if node.named_child_count else None
 
 
 def _callee(node: ts.Node, source: bytes) -> str | None:
@@ -379,44 +366,3 @@ def _chained(node: ts.Node | None, source: bytes) -> str | None:
         inner = _chained(node.child_by_field_name("function"), source)
         return f"{inner}()" if inner else None
     return None
-
-
-def attach_calls(
-    entries: list[Function],
-    callees: list[ts.Node],
-    source: bytes,
-    render: Callable[[ts.Node, bytes], str | None],
-) -> None:
-    """Give each entry the callees inside its byte range (entries must be disjoint).
-
-    Query captures do not come in document order, so each entry's callees are
-    sorted by position before rendering (first appearance wins in ``dedupe``).
-    """
-    if not entries or not callees:
-        return
-    ordered = sorted(entries, key=lambda function: function.byte_range[0])
-    starts = [function.byte_range[0] for function in ordered]
-    ends = [function.byte_range[1] for function in ordered]
-    found: list[list[tuple[int, int, ts.Node]]] = [[] for _ in ordered]
-    for node in callees:
-        start = node.start_byte
-        index = bisect_right(starts, start) - 1
-        if index >= 0:
-            end = node.end_byte
-            if end <= ends[index]:
-                found[index].append((start, end, node))
-    by_position = itemgetter(0, 1)
-    rendered: dict[bytes, str | None] = {}  # the same callee text recurs a lot (self.assert...)
-    for function, spots in zip(ordered, found, strict=True):
-        if not spots:
-            continue
-        spots.sort(key=by_position)
-        names: list[str] = []
-        for start, end, node in spots:
-            raw = source[start:end]
-            if raw not in rendered:
-                rendered[raw] = render(node, source)
-            name = rendered[raw]
-            if name:
-                names.append(name)
-        function.calls = dedupe(names)

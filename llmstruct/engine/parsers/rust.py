@@ -3,8 +3,9 @@
 Strategy: one query run (``queries/rust-tags.scm``) finds the items, impls, use
 declarations and every callee; Python assembles records from the captures with
 field lookups, walking up only from definitions (a few levels) to find their
-inline ``mod`` path. Calls are assigned to their function by byte range (bisect
-over the sorted definitions).
+inline ``mod`` path. Calls are assigned to their function by byte range
+(``base.attach_calls``); how a callee is written as a call is ``rust_calls.py``'s
+job.
 
 Conventions (the contract with call resolution):
 
@@ -37,28 +38,26 @@ Conventions (the contract with call resolution):
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
-from operator import attrgetter
-
 import tree_sitter as ts
 import tree_sitter_rust
 
 from llmstruct.engine.model import ClassDef, FileAnalysis, Function, Import
 from llmstruct.engine.parsers.base import (
+    CaptureBuilder,
     LanguageParser,
+    attach_calls,
     clean_comment,
     collapse,
+    compact,
     dedent_lines,
     dedupe,
     head_signature,
     lines_of,
+    named_child_at,
     text,
 )
+from llmstruct.engine.parsers.rust_calls import WORDS, callee, macro_name, token_call
 
-_SPAN = attrgetter("start_byte", "end_byte")
-#: A callee made of names, `::` and dots only: its text is its rendering (the common case).
-_SIMPLE = re.compile(rb"[\w.:]+")
 _KINDS = {
     "struct_item": "struct",
     "union_item": "struct",
@@ -67,21 +66,6 @@ _KINDS = {
     "type_item": "type",
 }
 _COMMENTS = frozenset({"line_comment", "block_comment"})
-_WORDS = frozenset({"identifier", "self", "super", "crate"})
-_LEAVES = _WORDS | {"field_identifier", "type_identifier", "metavariable"}
-_ENDS = frozenset(
-    {"scoped_identifier", "bracketed_type", "scoped_type_identifier", "macro_invocation"}
-)
-#: Callee chain links: node type -> (text it adds, field leading down the chain;
-#: None for the only named child).
-_CHAIN = {
-    "call_expression": ("()", "function"),
-    "try_expression": ("?", None),
-    "await_expression": (".await", None),
-    "generic_function": ("", "function"),
-    "generic_type": ("", "type"),
-    "parenthesized_expression": ("", None),
-}
 
 
 class RustParser(LanguageParser):
@@ -92,47 +76,47 @@ class RustParser(LanguageParser):
         return tree_sitter_rust.language()
 
     def extract(self, tree: ts.Tree, source: bytes, path: str) -> FileAnalysis:
-        captures = ts.QueryCursor(self.query).captures(tree.root_node)
-        analysis = FileAnalysis(
-            path=path, language=self.language, line_count=self.line_count(source)
-        )
+        analysis = _Builder.run(self, tree, source, path)
         analysis.module_doc = _module_doc(tree.root_node, source)
-        _Builder(captures, source, analysis).build()
         return analysis
 
 
-class _Builder:
+class _Builder(CaptureBuilder):
     """Turns one file's captures into the FileAnalysis records."""
 
     def __init__(self, captures: dict[str, list[ts.Node]], source: bytes, out: FileAnalysis):
-        self.caps = captures
-        self.src = source
-        self.out = out
+        super().__init__(captures, source, out)
         self.types: dict[str, ClassDef] = {}
         self.impls: dict[str, ClassDef] = {}
         #: impl/trait node id -> (owner record, exported override for its methods).
         self.owners: dict[int, tuple[ClassDef, bool | None]] = {}
-        self.bodies: list[tuple[int, int, Function]] = []
         self.names: list[tuple[int, str]] = []
 
     def build(self) -> None:
         self._imports()
         for kind in ("definition.class", "definition.interface"):
-            for node in _ordered(self.caps, kind):
+            for node in self.ordered(kind):
                 self._type(node)
-        for node in _ordered(self.caps, "reference.implementation"):
+        for node in self.ordered("reference.implementation"):
             self._impl(node)
-        for node in _ordered(self.caps, "definition.function"):
+        for node in self.ordered("definition.function"):
             self._function(node)
         self._public_names()
         self.out.classes.sort(key=lambda cls: cls.byte_range[0])
-        self._calls()
+        # Calls in const/static initialisers fall outside every function.
+        attach_calls(
+            self.bodies,
+            self.src,
+            (self.caps.get("name.reference.call", ()), callee),
+            (self.caps.get("name.reference.macro", ()), macro_name),
+            (self.caps.get("name.reference.token", ()), token_call),
+        )
         self.names.sort()
         self.out.exports = dedupe([name for _, name in self.names])
 
     # -- imports -----------------------------------------------------------------
     def _imports(self) -> None:
-        for decl in _ordered(self.caps, "reference.import"):
+        for decl in self.ordered("reference.import"):
             line = decl.start_point[0] + 1
             found: list[Import] = []
             if decl.type == "extern_crate_declaration":
@@ -245,47 +229,17 @@ class _Builder:
             exported=exported,
         )
         if body is not None:
-            self.bodies.append((node.start_byte, node.end_byte, func))
+            self.bodies.append(func)
         return func
 
     def _public_names(self) -> None:
         for kind in ("definition.module", "definition.constant"):
-            for node in _ordered(self.caps, kind):
+            for node in self.ordered(kind):
                 parent = node.parent
                 if parent is not None and parent.type == "source_file" and _is_pub(node):
                     self.names.append(
                         (node.start_byte, text(node.child_by_field_name("name"), self.src))
                     )
-
-    # -- calls -------------------------------------------------------------------
-    def _calls(self) -> None:
-        self.bodies.sort(key=lambda body: body[0])
-        starts = [start for start, _, _ in self.bodies]
-        callees = [(n, _callee) for n in self.caps.get("name.reference.call", ())]
-        callees += [(n, _macro) for n in self.caps.get("name.reference.macro", ())]
-        callees += [(n, _token_call) for n in self.caps.get("name.reference.token", ())]
-        callees.sort(key=lambda item: _SPAN(item[0]))
-        bodies, src = self.bodies, self.src
-        for node, render in callees:
-            index = bisect_right(starts, node.start_byte) - 1
-            if index < 0 or node.start_byte >= bodies[index][1]:
-                continue  # a call in a const/static initialiser
-            rendered = render(node, src)
-            if rendered:
-                bodies[index][2].calls.append(rendered)
-        for _, _, func in bodies:
-            func.calls = dedupe(func.calls)
-
-
-def _ordered(captures: dict[str, list[ts.Node]], name: str) -> list[ts.Node]:
-    """A capture's nodes in document order (the cursor does not guarantee it), once each."""
-    nodes = {node.id: node for node in captures.get(name, ())}
-    return sorted(nodes.values(), key=_SPAN)
-
-
-def _first(node: ts.Node) -> ts.Node | None:
-    """First named child, None if there is none (``named_child`` raises instead)."""
-    return node.named_child(0) if node.named_child_count else None
 
 
 def _scope(node: ts.Node, source: bytes) -> tuple[str, bool] | None:
@@ -312,7 +266,7 @@ def _scope(node: ts.Node, source: bytes) -> tuple[str, bool] | None:
 
 
 def _is_pub(node: ts.Node) -> bool:
-    first = _first(node)
+    first = named_child_at(node, 0)
     return first is not None and first.type == "visibility_modifier"
 
 
@@ -373,9 +327,8 @@ def _is_outer_doc(head: bytes) -> bool:
 def _module_doc(root: ts.Node, source: bytes) -> str:
     """``//!`` / ``/*! */`` inner doc comments at the top of the file."""
     docs: list[str] = []
-    for index in range(root.child_count):
-        child = root.child(index)
-        if child is None or child.type not in _COMMENTS | {"inner_attribute_item"}:
+    for child in root.children:
+        if child.type not in _COMMENTS | {"inner_attribute_item"}:
             break
         raw = text(child, source)
         if raw.startswith(("//!", "/*!")):
@@ -419,7 +372,7 @@ def _parameters(params: ts.Node | None, source: bytes) -> list[str]:
 
 def _path(node: ts.Node | None, source: bytes) -> str:
     """A path as written, whitespace removed."""
-    return "".join(text(node, source).split())
+    return compact(text(node, source))
 
 
 def _use_tree(
@@ -436,7 +389,7 @@ def _use_tree(
         for child in items.named_children if items is not None else ():
             _use_tree(child, inner, line, source, out)
     elif kind == "use_wildcard":
-        path = _first(node)
+        path = named_child_at(node, 0)
         out.append(Import(_join(prefix, _path(path, source)) if path else prefix, "*", None, line))
     elif kind == "use_as_clause":
         alias = node.child_by_field_name("alias")
@@ -444,7 +397,7 @@ def _use_tree(
         out.append(_binding(full, _path(alias, source) or None, line))
     elif kind == "self" and prefix:
         out.append(_binding(prefix, None, line))  # `{self}` binds the list's module
-    elif kind in _WORDS or kind in ("scoped_identifier", "metavariable"):
+    elif kind in WORDS or kind in ("scoped_identifier", "metavariable"):
         out.append(_binding(_join(prefix, _path(node, source)), None, line))
 
 
@@ -457,78 +410,3 @@ def _binding(full: str, alias: str | None, line: int) -> Import:
     if not module or module == ":":
         return Import(full, None, alias, line)
     return Import(module, name, alias, line)
-
-
-def _callee(node: ts.Node, source: bytes) -> str | None:
-    """Callee text: paths and fields as written, inner calls as ``()``, generics dropped.
-
-    Walks down the callee's receiver chain only, so the cost is the chain's length.
-    """
-    raw = source[node.start_byte : node.end_byte]
-    if _SIMPLE.fullmatch(raw):
-        return raw.decode("utf-8", "replace")
-    parts: list[str] = []
-    current: ts.Node | None = node
-    while current is not None:
-        kind = current.type
-        if kind in _LEAVES:
-            parts.append(text(current, source))
-            return "".join(reversed(parts))
-        if kind == "scoped_identifier" and current.child_by_field_name("path") is not None:
-            parts.append("::" + text(current.child_by_field_name("name"), source))
-            current = current.child_by_field_name("path")
-        elif kind == "field_expression":
-            parts.append("." + text(current.child_by_field_name("field"), source))
-            current = current.child_by_field_name("value")
-        elif kind in _CHAIN:
-            mark, field = _CHAIN[kind]
-            parts.append(mark)
-            current = current.child_by_field_name(field) if field else _first(current)
-        elif kind in _ENDS:  # `::root::path`, `<T as Trait>`, `write!(..).map_err(..)`
-            end = _macro(current.child_by_field_name("macro"), source) + "()"
-            parts.append(end if kind == "macro_invocation" else collapse(text(current, source)))
-            return "".join(reversed(parts))
-        else:
-            return None
-    return None
-
-
-def _macro(node: ts.Node, source: bytes) -> str:
-    return _path(node, source) + "!"
-
-
-def _token_call(ident: ts.Node, source: bytes) -> str | None:
-    """A call written inside a macro's token tree: ``name(`` or ``name!(``, with its path.
-
-    The path is read backwards over ``::``/``.`` separators, a parenthesised tree
-    before a ``.`` standing for a call (``a.b(x).c(y)`` -> ``a.b().c``).
-    """
-    after = ident.next_sibling
-    if after is None:
-        return None
-    bang = after.type == "!"
-    if not bang and not (after.type == "token_tree" and _opens_paren(after, source)):
-        return None
-    pieces = [text(ident, source) + ("!" if bang else "")]
-    node = ident
-    while True:
-        sep = node.prev_sibling
-        before = sep.prev_sibling if sep is not None and sep.type in ("::", ".") else None
-        if before is None:
-            break
-        if before.type == "token_tree" and sep.type == "." and _opens_paren(before, source):
-            owner = before.prev_sibling
-            if owner is None or owner.type not in _WORDS:
-                break
-            pieces += [".", "()", text(owner, source)]
-            node = owner
-        elif before.type in _WORDS:
-            pieces += [sep.type, text(before, source)]
-            node = before
-        else:
-            break
-    return "".join(reversed(pieces))
-
-
-def _opens_paren(tree: ts.Node, source: bytes) -> bool:
-    return source[tree.start_byte : tree.start_byte + 1] == b"("

@@ -31,16 +31,15 @@ import tree_sitter as ts
 import tree_sitter_typescript
 
 from llmstruct.engine.model import ClassDef, Function, Import
-from llmstruct.engine.parsers.base import collapse, preceding_comments, text
+from llmstruct.engine.parsers.base import collapse, compact, preceding_comments, text
 from llmstruct.engine.parsers.javascript import (
     JavaScriptParser,
     ScriptBuilder,
-    compact,
     content_start,
     definition_head,
     is_jsdoc,
-    string_value,
 )
+from llmstruct.engine.parsers.js_modules import string_value
 
 
 class TypeScriptBuilder(ScriptBuilder):
