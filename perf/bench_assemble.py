@@ -31,7 +31,6 @@ the context engine passes them. Times are per call.
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
 import sys
@@ -39,6 +38,7 @@ from array import array
 from pathlib import Path
 
 import pyperf
+from twins import twin_runner, twins
 
 # Bench this checkout and its in-place build, whatever llmstruct is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -87,33 +87,16 @@ def time_assemble(loops: int, assemble, args: tuple) -> float:
     return pyperf.perf_counter() - t0
 
 
-def add_cmdline_args(cmd: list[str], args) -> None:
-    # pyperf re-runs this script in worker processes; they need --impl too.
-    if args.impl:
-        cmd.extend(("--impl", args.impl))
-
-
 def main() -> None:
-    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
-    runner.argparser.add_argument(
-        "--impl", choices=("c", "py"), help="bench one twin (default: both, in one suite)"
-    )
-    args = runner.parse_args()
+    runner, args = twin_runner("assemble")
     costs, groups, group_costs = build_problem()
     runner.metadata["assemble_input"] = (
         f"{N_SYMBOLS} symbols x {LEVELS} levels in {N_FILES} files, seed {SEED}"
     )
-    # As bench_lru: [c]/[py] suffixes tell the twins apart in one suite; a
-    # single twin keeps the bare names so that ``compare_to`` pairs them up.
-    if args.impl:
-        runner.metadata["assemble_impl"] = args.impl
-    for impl in (args.impl,) if args.impl else ("c", "py"):
-        assemble = importlib.import_module(f"llmstruct._ext._assemble_{impl}").assemble
-        suffix = "" if args.impl else f"[{impl}]"
+    for module, suffix in twins("assemble", args):
         for name, budget in BUDGETS.items():
             call = (costs, LEVELS, groups, group_costs, budget, int(budget * COVERAGE_SHARE))
-            runner.bench_time_func(name + suffix, time_assemble, assemble, call)
-
+            runner.bench_time_func(name + suffix, time_assemble, module.assemble, call)
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import pyperf
+from twins import twin_runner, twins
 
 # Bench this checkout and its in-place build, whatever llmstruct is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -78,34 +79,15 @@ def time_mix(loops: int, cache_cls: type, ops: list, ttl: float | None) -> float
     return elapsed
 
 
-def add_cmdline_args(cmd: list[str], args) -> None:
-    # pyperf re-runs this script in worker processes; they need --impl too.
-    if args.impl:
-        cmd.extend(("--impl", args.impl))
-
-
 def main() -> None:
-    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
-    runner.argparser.add_argument(
-        "--impl", choices=("c", "py"), help="bench one twin (default: both, in one suite)"
-    )
-    args = runner.parse_args()
+    runner, args = twin_runner("lru")
     ops = build_ops(importlib.import_module("llmstruct._ext._lru_py").LRUCache)
     runner.metadata["lru_ops"] = f"{len(ops)} ({len(ops) - N_REQUESTS} sets)"
-    # As multidict's benchmark: both twins in one suite are told apart by a
-    # [c]/[py] suffix; a single twin keeps the bare name, so that
-    # ``compare_to py.json c.json`` pairs them up, and says which it is in
-    # the ``lru_impl`` metadata.
-    if args.impl:
-        runner.metadata["lru_impl"] = args.impl
-    for impl in (args.impl,) if args.impl else ("c", "py"):
-        cache_cls = importlib.import_module(f"llmstruct._ext._lru_{impl}").LRUCache
-        suffix = "" if args.impl else f"[{impl}]"
+    for module, suffix in twins("lru", args):
         for name, ttl in (("lru_mix", None), ("lru_mix_ttl", TTL)):
             runner.bench_time_func(
-                name + suffix, time_mix, cache_cls, ops, ttl, inner_loops=len(ops)
+                name + suffix, time_mix, module.LRUCache, ops, ttl, inner_loops=len(ops)
             )
-
 
 if __name__ == "__main__":
     main()

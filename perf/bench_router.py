@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 import pyperf
+from twins import twin_runner, twins
 
 # Bench this checkout and its in-place build, whatever llmstruct is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -156,37 +157,20 @@ def time_resolve(loops: int, router_cls: type, lookups: list[tuple[str, str]]) -
     return elapsed
 
 
-def add_cmdline_args(cmd: list[str], args) -> None:
-    # pyperf re-runs this script in worker processes; they need --impl too.
-    if args.impl:
-        cmd.extend(("--impl", args.impl))
-
-
 def main() -> None:
-    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
-    runner.argparser.add_argument(
-        "--impl", choices=("c", "py"), help="bench one twin (default: both, in one suite)"
-    )
-    args = runner.parse_args()
+    runner, args = twin_runner("router")
     lookups = build_lookups(importlib.import_module("llmstruct._ext._router_py").Router)
     runner.metadata["router_routes"] = str(len(ROUTES))
     runner.metadata["router_lookups"] = ", ".join(f"{k}={len(v)}" for k, v in lookups.items())
-    # Bare names for a single twin so ``compare_to py.json c.json`` pairs them;
-    # a [c]/[py] suffix when both run in one suite (as bench_lru.py).
-    if args.impl:
-        runner.metadata["router_impl"] = args.impl
-    for impl in (args.impl,) if args.impl else ("c", "py"):
-        router_cls = importlib.import_module(f"llmstruct._ext._router_{impl}").Router
-        suffix = "" if args.impl else f"[{impl}]"
+    for module, suffix in twins("router", args):
         for kind in ("mix", "exact", "param", "miss"):
             runner.bench_time_func(
                 f"router_{kind}{suffix}",
                 time_resolve,
-                router_cls,
+                module.Router,
                 lookups[kind],
                 inner_loops=len(lookups[kind]),
             )
-
 
 if __name__ == "__main__":
     main()
