@@ -20,6 +20,7 @@ from llmstruct.engine.project import StructBuild, scan_to_struct
 from llmstruct.engine.scanner import ScanOptions, ScanProgress
 from llmstruct.engine.tokens import EncodingUnavailable
 from llmstruct.migration import add_parsers as add_migration_commands
+from llmstruct.server.serve import add_parser as add_serve_parser
 from llmstruct.store.atomic import atomic_write_bytes
 from llmstruct.store.structfile import DEFAULT_NAME
 
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--root", default=".", help="project root (default: .)")
     query.set_defaults(handler=_cmd_query)
 
+    add_serve_parser(commands)  # serve
     add_migration_commands(commands)  # engine-call, serve-fastapi
     return parser
 

@@ -1,0 +1,488 @@
+"""The application side of the server: Request, Response objects and the App.
+
+``App`` holds the routes (``llmstruct._ext.router.Router``, one for HTTP and one
+for WebSocket routes) and the middleware chain, and answers the protocol's three
+questions: ``handle(request)`` (a Response, or an awaitable of one),
+``handle_websocket(request)`` (the WebSocket handler to hand over to, or the
+Response refusing the upgrade) and ``report_refusal(...)`` (a request the
+protocol refused itself, for logs and metrics).
+
+The middleware chain runs request in, response out, Django style: each
+middleware may define ``on_request(request) -> Response | None`` (a Response
+short-circuits the rest, the handler included) and ``on_response(request,
+response) -> Response``; ``on_response`` runs, in reverse order, for every
+middleware whose ``on_request`` ran. Both hooks are plain functions: the chain
+adds no coroutine per request. Authentication is such a hook, so it runs when a
+request's head is complete, before any of its body is read.
+
+Handlers may be ``async def`` or plain functions. A plain function runs inline,
+as the head is parsed, with no task: for quick handlers that never wait and
+never read a body (health, a lookup). A handler returns a Response, or a dict /
+list that becomes a JSONResponse. Errors are JSON ``{"detail": ...}`` as in
+FastAPI: ``HTTPException`` for a chosen status, 500 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from llmstruct._ext.router import Router
+from llmstruct.server.cycle import ClientDisconnect
+from llmstruct.server.http_common import HTTPError, RequestHead, split_target
+
+__all__ = [
+    "App",
+    "Headers",
+    "HTTPException",
+    "JSONResponse",
+    "PlainTextResponse",
+    "Request",
+    "Response",
+    "StreamingResponse",
+]
+
+log = logging.getLogger("llmstruct.server")
+
+
+class HTTPException(Exception):
+    """Raise in a handler or middleware to answer ``{"detail": detail}`` with ``status_code``."""
+
+    def __init__(
+        self, status_code: int, detail: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail if detail is not None else _phrase(status_code)
+        self.headers = headers
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# -- request ---------------------------------------------------------------------------------------
+class Headers:
+    """Read-only request headers: lower-cased names, wire order, case-insensitive lookup."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        key = name.lower().encode("latin-1")
+        for item_name, value in self.raw:
+            if item_name == key:
+                return value.decode("latin-1")
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        key = name.lower().encode("latin-1")
+        return [value.decode("latin-1") for item_name, value in self.raw if item_name == key]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+
+class Request:
+    """One HTTP request: the head is parsed; the body is read on demand (``body``/``stream``)."""
+
+    __slots__ = (
+        "method", "path", "query_string", "headers", "client", "http_version",
+        "path_params", "route", "public", "websocket", "request_id", "started", "_state",
+        "_source", "_query",
+    )  # fmt: skip
+
+    def __init__(self, head: RequestHead, client: tuple[str, int] | None) -> None:
+        self.method = head.method
+        self.path, self.query_string = split_target(head.target)
+        self.headers = Headers(head.headers)
+        self.client = client
+        self.http_version = head.http_version
+        self.path_params: dict[str, str] = {}
+        self.route: str | None = None  # the matched template, e.g. for metrics labels
+        self.public = False  # a route served without an API key
+        self.websocket = False  # an upgrade to a WebSocket route
+        self.request_id = ""
+        self.started = time.perf_counter()
+        self._state: dict[str, Any] | None = None
+        self._source: Any = None  # the protocol's body source (its _Cycle)
+        self._query: dict[str, str] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Free-form per-request data for middleware and handlers."""
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters (the last value of a repeated name wins)."""
+        if self._query is None:
+            text = self.query_string.decode("latin-1")
+            self._query = dict(parse_qsl(text, keep_blank_values=True)) if text else {}
+        return self._query
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives. Raises ``HTTPError`` (413, 408, 400) on a bad body."""
+        if self._source is None:
+            return
+        while True:
+            chunk = await self._source.read()
+            if not chunk:
+                return
+            yield chunk
+
+    async def body(self) -> bytes:
+        """The whole body (at most ``Limits.max_body_bytes``: the protocol enforces it)."""
+        chunks = [chunk async for chunk in self.stream()]
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def json(self) -> Any:
+        """The body parsed as JSON; invalid JSON is a 422 shaped like FastAPI's."""
+        raw = await self.body()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            detail = [
+                {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
+                 "input": {}, "ctx": {"error": exc.msg}},
+            ]  # fmt: skip
+            raise HTTPException(422, detail) from None
+
+
+# -- responses -------------------------------------------------------------------------------------
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+
+
+def encode_header(name: str, value: str) -> tuple[bytes, bytes]:
+    """A response header as bytes; refuses what could split or reframe the response."""
+    raw_name = name.lower().encode("latin-1")
+    raw_value = str(value).encode("latin-1")
+    if _TOKEN.fullmatch(raw_name) is None or _BAD_VALUE.search(raw_value) is not None:
+        raise ValueError(f"invalid response header {name!r}: {value!r}")
+    if raw_name in _FRAMING:
+        raise ValueError(f"{name} is set by the server (use Response.close for Connection: close)")
+    return raw_name, raw_value
+
+
+class Response:
+    """A complete response. ``headers`` is a list of (lower-case name, value) bytes pairs."""
+
+    __slots__ = ("status", "headers", "body", "close")
+    streaming = False
+    media_type: str | None = None
+
+    def __init__(
+        self,
+        content: bytes | str = b"",
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status = status_code
+        self.body = content.encode() if isinstance(content, str) else bytes(content)
+        self.close = False  # True: end the connection after this response
+        media = media_type or self.media_type
+        self.headers: list[tuple[bytes, bytes]] = (
+            [(b"content-type", _CONTENT_TYPES.get(media) or _content_type(media))] if media else []
+        )
+        if headers:
+            for name, value in headers.items():
+                self.set_header(name, value)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set ``name`` to ``value``, replacing any earlier value."""
+        raw_name, raw_value = encode_header(name, value)
+        self.headers = [item for item in self.headers if item[0] != raw_name]
+        self.headers.append((raw_name, raw_value))
+
+    def get_header(self, name: str) -> str | None:
+        key = name.lower().encode("latin-1")
+        for item_name, value in self.headers:
+            if item_name == key:
+                return value.decode("latin-1")
+        return None
+
+
+def _content_type(media: str) -> bytes:
+    value = media
+    if media.startswith("text/") and "charset" not in media:
+        value += "; charset=utf-8"
+    if len(_CONTENT_TYPES) < 64:
+        _CONTENT_TYPES[media] = value.encode("latin-1")
+    return value.encode("latin-1")
+
+
+_CONTENT_TYPES: dict[str, bytes] = {}  # media type -> header value, for the common ones
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class JSONResponse(Response):
+    __slots__ = ()
+    media_type = "application/json"
+
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if headers:
+            super().__init__(orjson.dumps(content), status_code, headers)
+        else:  # the hot path: no header to check
+            self.status = status_code
+            self.body = orjson.dumps(content)
+            self.close = False
+            self.headers = [_JSON_TYPE]
+
+
+class PlainTextResponse(Response):
+    __slots__ = ()
+    media_type = "text/plain"
+
+
+class StreamingResponse(Response):
+    """A body produced piece by piece (sync or async iterable of bytes/str), sent chunked."""
+
+    __slots__ = ("content", "_agen")
+    streaming = True
+
+    def __init__(
+        self,
+        content: Iterable[bytes | str] | AsyncIterable[bytes | str],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        super().__init__(b"", status_code, headers, media_type)
+        self.content = content
+        self._agen: Any = None
+
+    def iterate(self) -> AsyncIterator[bytes]:
+        self._agen = self._iterate()
+        return self._agen
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        content = self.content
+        if hasattr(content, "__aiter__"):
+            async for chunk in content:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+        else:
+            for chunk in content:
+                yield chunk.encode() if isinstance(chunk, str) else chunk
+
+    async def close_iterator(self) -> None:
+        """Release the producer (finally blocks run) whether or not it was exhausted."""
+        if self._agen is not None:
+            await self._agen.aclose()
+        content = self.content
+        if hasattr(content, "aclose"):
+            await content.aclose()
+        elif hasattr(content, "close"):
+            content.close()
+
+
+def error_json(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": detail}, status, headers)
+
+
+# -- the app ---------------------------------------------------------------------------------------
+class _Handler:
+    """A registered handler: the function, whether it is a coroutine function, and openness."""
+
+    __slots__ = ("fn", "is_async", "public")
+
+    def __init__(self, fn: Callable, public: bool) -> None:
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.public = public
+
+
+class App:
+    response_class = Response
+
+    def __init__(self, middleware: Iterable[Any] = ()) -> None:
+        self.router = Router()
+        self.ws_router = Router()
+        self.middleware: list[Any] = list(middleware)
+        self.state: dict[str, Any] = {}
+        self._before: list[tuple[Callable, tuple[Callable, ...]]] = []
+        self._after_all: tuple[Callable, ...] = ()
+        self._refusal_hooks: list[Callable] = []
+        self._build_chain()
+
+    # -- registration ------------------------------------------------------------------------
+    def add_middleware(self, middleware: Any) -> None:
+        """Append ``middleware`` (innermost so far) to the chain."""
+        self.middleware.append(middleware)
+        self._build_chain()
+
+    def _build_chain(self) -> None:
+        # Each on_request hook is paired with the on_response hooks to run if it
+        # answers: its own middleware's and those of every middleware before it,
+        # innermost first. Middleware without a hook cost nothing per request.
+        afters: list[Callable] = []
+        self._before = []
+        for middleware in self.middleware:
+            on_response = getattr(middleware, "on_response", None)
+            if on_response is not None:
+                afters.append(on_response)
+            on_request = getattr(middleware, "on_request", None)
+            if on_request is not None:
+                self._before.append((on_request, tuple(reversed(afters))))
+        self._after_all = tuple(reversed(afters))
+        self._refusal_hooks = [m.on_refusal for m in self.middleware if hasattr(m, "on_refusal")]
+
+    def add_route(
+        self, path: str, handler: Callable, methods: Iterable[str] = ("GET",), public: bool = False
+    ) -> None:
+        """Route ``methods`` on ``path`` (e.g. ``/api/v1/tasks/{id}``) to ``handler``.
+
+        ``public`` routes are served without an API key (health, the OpenAPI document).
+        """
+        entry = _Handler(handler, public)
+        for method in methods:
+            self.router.add(method, path, entry)
+
+    def route(self, path: str, methods: Iterable[str] = ("GET",), public: bool = False) -> Callable:
+        def register(handler: Callable) -> Callable:
+            self.add_route(path, handler, methods, public)
+            return handler
+
+        return register
+
+    def websocket(self, path: str) -> Callable:
+        """Register ``async def handler(ws)`` for WebSocket upgrades on ``path``."""
+
+        def register(handler: Callable) -> Callable:
+            self.ws_router.add("GET", path, _Handler(handler, False))
+            return handler
+
+        return register
+
+    # -- the protocol's questions -------------------------------------------------------------
+    def make_request(self, head: RequestHead, client: tuple[str, int] | None) -> Request:
+        return Request(head, client)
+
+    def handle(self, request: Request) -> Any:
+        """The response to ``request``, or an awaitable of it if its handler is async."""
+        match = self.router.resolve(request.method, request.path)
+        entry = match.handler
+        if entry is not None:
+            request.public = entry.public
+            request.path_params = match.params
+            request.route = match.template
+        unwind: tuple[Callable, ...] = ()
+        try:
+            for before, unwind in self._before:
+                response = before(request)
+                if response is not None:
+                    return self._finish(request, response, unwind)
+            unwind = self._after_all
+            if entry is None:
+                response = self._no_route(match)
+            elif entry.is_async:
+                return self._run_async(request, entry)
+            else:
+                result = entry.fn(request)
+                response = result if isinstance(result, Response) else JSONResponse(result)
+        except Exception as exc:
+            response = self._error(request, exc)
+        return self._finish(request, response, unwind)
+
+    async def _run_async(self, request: Request, entry: _Handler) -> Response:
+        try:
+            response = _as_response(await entry.fn(request))
+        except Exception as exc:
+            response = self._error(request, exc)
+        return self._finish(request, response, self._after_all)
+
+    def _finish(
+        self, request: Request, response: Response, unwind: tuple[Callable, ...]
+    ) -> Response:
+        for hook in unwind:
+            try:
+                response = hook(request, response)
+            except Exception as exc:
+                response = self._error(request, exc)
+        return response
+
+    def _no_route(self, match: Any) -> Response:
+        if match.status == 405:
+            return error_json(405, "Method Not Allowed", {"Allow": ", ".join(match.allowed)})
+        return error_json(404, "Not Found")
+
+    def _error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return error_json(exc.status_code, exc.detail, exc.headers)
+        if isinstance(exc, HTTPError):  # a bad body, seen while the handler read it
+            response = error_json(exc.status, exc.detail)
+            response.close = True
+            return response
+        if isinstance(exc, ClientDisconnect):
+            response = error_json(499, "Client Closed Request")  # nginx's code; never sent
+            response.close = True
+            return response
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_json(500, "Internal Server Error")
+
+    def is_websocket(self, request: Request) -> bool:
+        return request.method == "GET" and self.ws_router.resolve("GET", request.path).status == 200
+
+    def handle_websocket(self, request: Request) -> Any:
+        """The WebSocket handler to hand the connection to, or the Response refusing it."""
+        match = self.ws_router.resolve("GET", request.path)
+        request.path_params = match.params
+        request.route = match.template
+        request.websocket = True
+        for before, unwind in self._before:
+            try:
+                response = before(request)
+            except Exception as exc:
+                response = self._error(request, exc)
+            if response is not None:
+                return self._finish(request, response, unwind)
+        self._finish(request, Response(b"", 101), self._after_all)  # logs and counts the upgrade
+        return match.handler.fn
+
+    def on_server(self, state: Any) -> None:
+        """A server now runs this app: middleware with ``on_server(state)`` gets its state."""
+        for middleware in self.middleware:
+            hook = getattr(middleware, "on_server", None)
+            if hook is not None:
+                hook(state)
+
+    def report_refusal(self, status: int | None, detail: str, client: Any) -> None:
+        """The protocol refused a request itself (400, 408, 413, 431, ...) or aborted a send."""
+        for hook in self._refusal_hooks:
+            try:
+                hook(status, detail, client)
+            except Exception:
+                log.exception("refusal hook failed")
+
+
+def _as_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(result)

@@ -1,0 +1,76 @@
+"""The system endpoints and the assembled application of a worker.
+
+``GET /api/v1/system/health`` (no auth): ``{"status": "ok", "version", "uptime_s"}``
+-- cheap and synchronous, for load balancers and systemd watchdogs.
+``GET /api/v1/system/metrics``: this worker's Prometheus metrics (``metrics.py``).
+``WS /api/v1/ws``: the JSON message protocol of ``ws_api.py`` (``ping`` -> ``pong``).
+
+``build_app`` wires them behind the default middleware chain; the API routes of
+the engine are added to the same ``App`` by their own modules.
+"""
+
+from __future__ import annotations
+
+import time
+
+from llmstruct import __version__
+from llmstruct.server.app import App, JSONResponse, Request, Response
+from llmstruct.server.metrics import Metrics
+from llmstruct.server.middleware import LogSink, default_chain
+
+__all__ = ["build_app", "add_system_routes", "HEALTH_PATH", "METRICS_PATH"]
+
+HEALTH_PATH = "/api/v1/system/health"
+METRICS_PATH = "/api/v1/system/metrics"
+WS_PATH = "/api/v1/ws"
+
+
+def add_system_routes(app: App, metrics: Metrics) -> None:
+    started = time.monotonic()
+
+    def health(request: Request) -> Response:
+        uptime = round(time.monotonic() - started, 3)
+        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": uptime})
+
+    def metrics_text(request: Request) -> Response:
+        return metrics.response()
+
+    app.add_route(HEALTH_PATH, health, public=True)
+    app.add_route(METRICS_PATH, metrics_text)
+
+
+def build_app(
+    api_key: str | None,
+    *,
+    cors_origins: tuple[str, ...] = (),
+    rate_limit: float = 100.0,
+    rate_burst: int = 200,
+    access_log: bool = True,
+    log_sink: LogSink | None = None,
+    websocket: bool = True,
+) -> App:
+    """The worker's App: middleware chain, system routes, and the ``/api/v1/ws`` socket.
+
+    ``api_key=None`` is the no-auth mode (``serve`` allows it on loopback only).
+    ``app.state["metrics"]`` is the ``Metrics`` (``/api/v1/system/metrics`` renders it).
+    """
+    metrics = Metrics()
+    chain = default_chain(
+        api_key,
+        cors_origins=cors_origins,
+        rate=rate_limit,
+        burst=rate_burst,
+        log_sink=log_sink,
+        metrics=metrics,
+    )
+    if not access_log:
+        chain = [m for m in chain if type(m).__name__ != "AccessLog"]
+    app = App(chain)
+    app.state["metrics"] = metrics
+    app.state["log_sink"] = next((m.sink for m in chain if hasattr(m, "sink")), None)
+    add_system_routes(app, metrics)
+    if websocket:
+        from llmstruct.server.ws_api import api_ws
+
+        app.websocket(WS_PATH)(api_ws)
+    return app

@@ -1,0 +1,175 @@
+"""atheris fuzz target for the request path: bytes in, through both HTTP drivers, bytes out.
+
+Each input is fed to an ``HttpProtocol`` over a fake transport (no socket), in
+chunks whose size the first input byte chooses (1 byte at a time up to whole),
+once per backend, with the test app (sync, async, streaming and body-reading
+handlers) behind the production middleware chain. A "crash" is any of:
+
+* an exception escaping ``data_received``/``eof_received``/``connection_lost``,
+  or reported to the event loop's exception handler;
+* an internal error of the server itself (the protocol logs "internal error"
+  and answers 500: every bad input must get a proper 4xx/5xx, never a
+  traceback) -- a test-app handler raising on a garbage query string is not one;
+* output that is not a sequence of complete, well-formed HTTP/1.1 responses.
+
+Run it (from the repository root; ``-runs`` counts inputs)::
+
+    python tests/fuzz/fuzz_request.py -runs=100000 -max_len=2048 tests/fuzz/corpus
+
+``tests/fuzz/corpus`` holds the seeds (valid, pipelined, chunked, smuggling
+attempts); libFuzzer adds what it finds there. ``tests/fuzz/test_fuzz_seeds.py``
+runs every seed through ``check`` in the normal test suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import io
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import atheris  # noqa: E402
+
+with atheris.instrument_imports():
+    import h11  # noqa: F401  (instrumented: coverage guidance inside the reference parser)
+
+    from llmstruct.server import app as _app  # noqa: F401
+    from llmstruct.server import http_common, http_h11, http_httptools, middleware  # noqa: F401
+    from llmstruct.server import protocol as _protocol  # noqa: F401
+
+from llmstruct.server.limits import Limits  # noqa: E402
+from llmstruct.server.listener import driver_class  # noqa: E402
+from llmstruct.server.middleware import LogSink, default_chain  # noqa: E402
+from llmstruct.server.protocol import HttpProtocol, ServerState  # noqa: E402
+from tests.server.helpers import FakeTransport, Reader, _BytesSocket, make_app  # noqa: E402
+
+KEY = "fuzz-key-0123456789abcdef"
+CHUNKS = (1, 2, 3, 7, 16, 64, 512, 1 << 30)
+# Small limits, so that inputs of a few KiB reach them.
+LIMITS = Limits().replace(max_head_bytes=1024, max_header_count=20, max_body_bytes=2048,
+                          body_buffer_bytes=256)  # fmt: skip
+
+
+class _Failure(Exception):
+    pass
+
+
+def _loop_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    raise _Failure(f"event loop error: {context.get('message')} {context.get('exception')!r}")
+
+
+LOOP = asyncio.new_event_loop()
+LOOP.set_exception_handler(_loop_errors)
+atexit.register(LOOP.close)
+
+
+class MethodTag:
+    """Outermost middleware: tags each response with its request's method, so the
+    checker knows which responses (to HEAD) carry no body."""
+
+    def on_response(self, request, response):
+        response.headers.append((b"x-method", request.method.encode()))
+        return response
+
+
+STATES = {}
+for _backend in ("h11", "httptools"):
+    _sink = LogSink(io.BytesIO())
+    _chain = default_chain(KEY, cors_origins=("https://a.example",), rate=1e9, burst=10**9,
+                           log_sink=_sink)  # fmt: skip
+    _app_obj = make_app([MethodTag(), *_chain])
+    _app_obj.state["sink"] = _sink
+    STATES[_backend] = ServerState(_app_obj, LIMITS, driver_class(_backend))
+    STATES[_backend].loop = LOOP
+
+
+class _ProtocolErrors(logging.Handler):
+    """Collects the protocol's own "internal error" reports (a handler raising on a
+    garbage query string is the handler's business: the app answers 500 for it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("internal error"):
+            self.found.append(self.format(record))
+
+
+PROTOCOL_ERRORS = _ProtocolErrors()
+_logger = logging.getLogger("llmstruct.server")
+_logger.addHandler(PROTOCOL_ERRORS)
+_logger.propagate = False  # handler errors of the test app are expected: keep stderr quiet
+
+
+def _settle() -> None:
+    for _ in range(50):
+        LOOP.run_until_complete(asyncio.sleep(0))
+        if not asyncio.all_tasks(LOOP):
+            return
+
+
+def run_one(backend: str, data: bytes, chunk: int) -> bytes:
+    """Feed ``data`` to a fresh connection in ``chunk``-byte pieces; return what it wrote."""
+    transport = FakeTransport()
+    proto = HttpProtocol(STATES[backend])
+    proto.connection_made(transport)
+    for start in range(0, len(data), chunk):
+        if transport.closed or transport.eof_written:
+            break
+        proto.data_received(data[start : start + chunk])
+        _settle()
+    if not transport.closed:
+        proto.eof_received()
+        _settle()
+    proto.connection_lost(None)
+    _settle()
+    STATES[backend].app.state["sink"].flush()
+    STATES[backend].app.state["sink"].stream.seek(0)
+    STATES[backend].app.state["sink"].stream.truncate()
+    return bytes(transport.written)
+
+
+def check_output(output: bytes) -> list[int]:
+    """The statuses of the responses in ``output``; raises if it is not well-formed."""
+    if output and not output.startswith(b"HTTP/1.1 "):
+        raise _Failure(f"output does not start with a status line: {output[:60]!r}")
+    reader = Reader(_BytesSocket(output))
+    statuses = []
+    while reader.buffer or reader._fill():
+        response = reader.response(head_only=lambda r: r.header("x-method") == "HEAD")
+        if response.status != 100:
+            statuses.append(response.status)
+    return statuses
+
+
+def check(data: bytes) -> None:
+    """The fuzz target: one input, both backends; raises on a finding."""
+    if not data:
+        return
+    chunk = CHUNKS[data[0] % len(CHUNKS)]
+    body = data[1:]
+    for backend in ("h11", "httptools"):
+        output = run_one(backend, body, chunk)
+        try:
+            statuses = check_output(output)
+        except EOFError as exc:
+            raise _Failure(f"{backend}: truncated response ({exc}): {output[-200:]!r}") from None
+        if PROTOCOL_ERRORS.found:
+            found, PROTOCOL_ERRORS.found = PROTOCOL_ERRORS.found, []
+            raise _Failure(f"{backend}: internal error for {body[:200]!r}:\n{found[0]}")
+        if statuses.count(500) > body.count(b" /"):  # more 500s than requests: not a handler's
+            raise _Failure(f"{backend}: unexplained 500 for {body[:200]!r}")
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, check)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
