@@ -87,7 +87,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"llmstruct: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run(config, getattr(args, "configure", None))
+    return run(config, _with_api(config.root, getattr(args, "configure", None)))
+
+
+def _with_api(root: Any, extra: Callable[[App], None] | None) -> Callable[[App], None]:
+    """The worker's ``configure``: the v1 API routes on ``root``'s engine, then ``extra``."""
+
+    def configure(app: App) -> None:
+        from llmstruct.server.api import configure_for
+
+        configure_for(root)(app)
+        if extra is not None:
+            extra(app)
+
+    return configure
 
 
 def main(argv: list[str] | None = None, configure: Callable[[App], None] | None = None) -> int:

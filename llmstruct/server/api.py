@@ -1,0 +1,298 @@
+"""The v1 API endpoints of the engine on the custom server (DESIGN.md, API contract).
+
+``add_api_routes(app, engine)`` registers, on an ``App``, the project, context, task
+and query endpoints of the contract on one ``CoreEngine``; ``configure_for(root)``
+is the ``serve.run(config, configure=...)`` hook that does so in each worker (the
+engine is opened in the worker, after any fork: its task store holds a database).
+
+The answers are those of the FastAPI reference (``llmstruct.migration.fastapi_app``,
+whose docstring lists the contract decisions), status codes and bodies alike:
+bodies and query strings are validated as FastAPI does (``api.models.validate_body``
+and ``validate_query``: 422 lists, 400 for a body that is not text), and engine
+exceptions map to the same statuses (``_http_error``). ``tests/server/test_api.py``
+compares both servers request by request.
+
+Struct-reading work (project info, struct.json, context building: a cold index is a
+parse of struct.json) runs in the default executor, one call at a time (the context
+manager's caches are not thread-safe); scans run in a worker thread inside the
+engine; task store calls are quick and run inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from llmstruct.api import models
+from llmstruct.server.app import (
+    App,
+    HTTPException,
+    JSONResponse,
+    Request,
+    Response,
+    StreamingResponse,
+)
+
+if TYPE_CHECKING:
+    from llmstruct.engine.core import CoreEngine
+
+__all__ = ["add_api_routes", "configure_for", "NDJSON"]
+
+log = logging.getLogger("llmstruct.server.api")
+
+NDJSON = "application/x-ndjson"
+NO_STRUCT_DETAIL = "No struct.json yet: run a scan first"
+BAD_STRUCT_DETAIL = "struct.json is not usable: run a scan again"
+TASK_NOT_FOUND = "Task not found"
+INVALID_MODE = "Invalid context mode"
+INTERNAL_ERROR = "Internal Server Error"
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def configure_for(root: Path | str) -> Callable[[App], None]:
+    """The ``configure`` hook of ``serve.run``: the API routes on a CoreEngine for ``root``."""
+
+    def configure(app: App) -> None:
+        from llmstruct.engine.core import CoreEngine
+
+        engine = CoreEngine(root)
+        app.state["engine"] = engine
+        add_api_routes(app, engine)
+
+    return configure
+
+
+# -- errors and validation -------------------------------------------------------------------------
+def _http_error(exc: Exception, engine: CoreEngine) -> HTTPException:
+    """The status and detail of the reference (``engine_call.error_for``) for ``exc``."""
+    from llmstruct.config import ConfigError
+    from llmstruct.engine.ai_bridge import LLMError
+    from llmstruct.engine.context import ContextError
+    from llmstruct.engine.core import EngineError
+    from llmstruct.engine.discovery import DiscoveryError
+    from llmstruct.engine.tokens import EncodingUnavailable
+    from llmstruct.store.structfile import StructFileError
+    from llmstruct.store.tasks import TaskStoreError
+
+    if isinstance(exc, HTTPException):
+        return exc
+    if isinstance(exc, EngineError):
+        return HTTPException(exc.status, exc.detail)
+    if isinstance(exc, StructFileError):
+        missing = not engine.struct_path.exists()
+        return HTTPException(409, NO_STRUCT_DETAIL if missing else BAD_STRUCT_DETAIL)
+    if isinstance(exc, ContextError | DiscoveryError):
+        return HTTPException(400, str(exc))
+    if isinstance(exc, LLMError):
+        return HTTPException(exc.status, exc.detail)
+    if isinstance(exc, ConfigError):  # the LLM backend is not configured
+        return HTTPException(503, str(exc))
+    if isinstance(exc, TaskStoreError | EncodingUnavailable):
+        return HTTPException(500, str(exc))
+    log.error("engine call failed", exc_info=exc)
+    return HTTPException(500, INTERNAL_ERROR)
+
+
+class _Answer(Exception):
+    """Raised to answer ``response`` as it is (caught by ``_answers``)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _answers(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    async def guarded(request: Request) -> Any:
+        try:
+            return await handler(request)
+        except _Answer as answer:
+            return answer.response
+
+    return guarded
+
+
+def _unprocessable(detail: list[dict[str, Any]]) -> Exception:
+    """The 422 of ``detail``. Its ``input`` may hold an integer beyond 64 bits (the body
+    parser keeps them exact, as Starlette's), which orjson cannot write: the stdlib can."""
+    try:
+        orjson.dumps(detail)
+    except TypeError:
+        text = json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":"))
+        return _Answer(Response(text, 422, media_type="application/json"))
+    return HTTPException(422, detail)
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
+    try:
+        return models.validate_body(model, raw, request.headers.get("content-type"))
+    except models.RequestValidationFailed as exc:
+        raise _unprocessable(exc.detail) from None
+    except models.BodyNotParsed as exc:
+        raise HTTPException(400, exc.detail) from None
+
+
+def _query(request: Request, model: type[M]) -> M:
+    from urllib.parse import parse_qsl
+
+    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+    try:
+        return models.validate_query(model, pairs)
+    except models.RequestValidationFailed as exc:
+        raise HTTPException(422, exc.detail) from None
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2): ``W/`` does not matter, ``*`` matches."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def _dump(value: BaseModel | None) -> Any:
+    if value is None:
+        raise HTTPException(404, TASK_NOT_FOUND)
+    return value.model_dump(mode="json")
+
+
+# -- the routes ------------------------------------------------------------------------------------
+def add_api_routes(app: App, engine: CoreEngine) -> None:
+    """Register the v1 engine endpoints of the contract on ``app``, served by ``engine``."""
+    struct_lock = threading.Lock()
+
+    async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the executor, under the struct lock; engine errors as HTTP."""
+
+        def locked() -> T:
+            with struct_lock:
+                return fn(*args)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, locked)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+
+    def inline(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+
+    # -- project -------------------------------------------------------------------------------
+    async def project_info(request: Request) -> Any:
+        info = await off_loop(engine.project_info)
+        return info.model_dump(mode="json")
+
+    async def scan(request: Request) -> Any:
+        body = await _body(request, models.ScanRequest)
+        if NDJSON in (request.headers.get("accept") or "").lower():
+            return await _ndjson_scan(engine, body)
+        try:
+            response = await engine.scan(body)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+        return response.model_dump(mode="json")
+
+    async def struct(request: Request) -> Response:
+        data, etag = await off_loop(engine.struct_bytes)
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(b"", 304, headers={"ETag": etag})
+        return Response(data, media_type="application/json", headers={"ETag": etag})
+
+    # -- context -------------------------------------------------------------------------------
+    def build_context(
+        mode: str, query: str | None, budget: int | None, files: list[str], fmt: str | None
+    ) -> Any:
+        return engine.context(mode, query, budget, files, fmt).model_dump(mode="json")
+
+    async def context_by_path(request: Request) -> Any:
+        params = _query(request, models.ContextQuery)  # the query string first, as FastAPI
+        mode = request.path_params["mode"]
+        if mode not in models.CONTEXT_MODES:
+            raise HTTPException(400, INVALID_MODE)
+        return await off_loop(build_context, mode, params.query, params.budget, [], params.format)
+
+    async def context(request: Request) -> Any:
+        body = await _body(request, models.ContextRequest)
+        return await off_loop(
+            build_context, body.mode, body.query, body.budget, body.include_files, body.format
+        )
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def list_tasks(request: Request) -> Any:
+        params = _query(request, models.TaskListQuery)
+        tasks = inline(engine.tasks.list, **dict(params))
+        return [task.model_dump(mode="json") for task in tasks]
+
+    async def create_task(request: Request) -> Any:
+        body = await _body(request, models.TaskCreateRequest)
+        return JSONResponse(_dump(inline(engine.tasks.create, body)), 201)
+
+    def get_task(request: Request) -> Any:
+        return _dump(inline(engine.tasks.get, request.path_params["id"]))
+
+    async def update_task(request: Request) -> Any:
+        body = await _body(request, models.TaskUpdateRequest)
+        return _dump(inline(engine.tasks.update, request.path_params["id"], body))
+
+    def delete_task(request: Request) -> Response:
+        if not inline(engine.tasks.delete, request.path_params["id"]):
+            raise HTTPException(404, TASK_NOT_FOUND)
+        return Response(b"", 204)
+
+    # -- AI bridge -----------------------------------------------------------------------------
+    async def query(request: Request) -> Any:
+        body = await _body(request, models.QueryRequest)
+        try:
+            answer = await engine.query(body)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+        return answer.model_dump(mode="json")
+
+    app.add_route("/api/v1/project/info", project_info)
+    app.add_route("/api/v1/project/scan", _answers(scan), methods=("POST",))
+    app.add_route("/api/v1/project/struct", struct)
+    app.add_route("/api/v1/project/context/{mode}", context_by_path)
+    app.add_route("/api/v1/context", _answers(context), methods=("POST",))
+    app.add_route("/api/v1/tasks", list_tasks)
+    app.add_route("/api/v1/tasks", _answers(create_task), methods=("POST",))
+    app.add_route("/api/v1/tasks/{id}", get_task)
+    app.add_route("/api/v1/tasks/{id}", _answers(update_task), methods=("PATCH",))
+    app.add_route("/api/v1/tasks/{id}", delete_task, methods=("DELETE",))
+    app.add_route("/api/v1/query", _answers(query), methods=("POST",))
+
+
+async def _ndjson_scan(engine: CoreEngine, body: models.ScanRequest) -> StreamingResponse:
+    """ScanProgress lines, then the ScanResponse line; an error after the first line ends
+    the stream with a ``{"detail": ...}`` line, one before it is an ordinary error answer."""
+    events = engine.scan_stream(body)
+    try:
+        first = await anext(events)
+    except Exception as exc:
+        await events.aclose()
+        raise _http_error(exc, engine) from None
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            yield orjson.dumps(first.model_dump(mode="json")) + b"\n"
+            async for item in events:
+                yield orjson.dumps(item.model_dump(mode="json")) + b"\n"
+        except Exception as exc:
+            yield orjson.dumps({"detail": _http_error(exc, engine).detail}) + b"\n"
+        finally:
+            await events.aclose()
+
+    return StreamingResponse(lines(), media_type=NDJSON)
