@@ -55,6 +55,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
+from llmstruct.api.errors import (  # the fixed details both servers answer
+    INTERNAL_ERROR,
+    NO_STRUCT_DETAIL,
+    TASK_NOT_FOUND,
+    status_and_detail,
+)
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -88,11 +95,6 @@ OPERATIONS = (
     "task_delete",
     "query",
 )
-# The details of the contract's fixed errors (DESIGN.md and fastapi_app's docstring).
-NO_STRUCT_DETAIL = "No struct.json yet: run a scan first"
-BAD_STRUCT_DETAIL = "struct.json is not usable: run a scan again"
-TASK_NOT_FOUND = "Task not found"
-INTERNAL_ERROR = "Internal Server Error"
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -116,31 +118,10 @@ def error_for(exc: BaseException, engine: CoreEngine | None = None) -> CallError
     ``engine`` tells "no struct.json yet" (409, fixed text) from an unusable one.
     Anything unexpected is 500 ``Internal Server Error`` (and logged by the caller).
     """
-    from llmstruct.config import ConfigError
-    from llmstruct.engine.ai_bridge import LLMError
-    from llmstruct.engine.context import ContextError
-    from llmstruct.engine.core import EngineError
-    from llmstruct.engine.discovery import DiscoveryError
-    from llmstruct.engine.tokens import EncodingUnavailable
-    from llmstruct.store.structfile import StructFileError
-    from llmstruct.store.tasks import TaskStoreError
-
     if isinstance(exc, CallError):
         return exc
-    if isinstance(exc, EngineError):
-        return CallError(exc.status, exc.detail)
-    if isinstance(exc, StructFileError):
-        missing = engine is not None and not engine.struct_path.exists()
-        return CallError(409, NO_STRUCT_DETAIL if missing else BAD_STRUCT_DETAIL)
-    if isinstance(exc, ContextError | DiscoveryError):
-        return CallError(400, str(exc))
-    if isinstance(exc, LLMError):
-        return CallError(exc.status, exc.detail)
-    if isinstance(exc, ConfigError):  # the LLM backend is not configured
-        return CallError(503, str(exc))
-    if isinstance(exc, TaskStoreError | EncodingUnavailable):
-        return CallError(500, str(exc))
-    return CallError(500, INTERNAL_ERROR)
+    known = status_and_detail(exc, engine.struct_path if engine is not None else None)
+    return CallError(*known) if known is not None else CallError(500, INTERNAL_ERROR)
 
 
 def _validate(model: type[BaseModel], request: Any) -> Any:

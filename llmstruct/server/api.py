@@ -32,6 +32,12 @@ import orjson
 from pydantic import BaseModel
 
 from llmstruct.api import models
+from llmstruct.api.errors import (
+    INTERNAL_ERROR,
+    INVALID_MODE,
+    TASK_NOT_FOUND,
+    status_and_detail,
+)
 from llmstruct.server.app import (
     App,
     HTTPException,
@@ -49,11 +55,6 @@ __all__ = ["add_api_routes", "configure_for", "NDJSON"]
 log = logging.getLogger("llmstruct.server.api")
 
 NDJSON = "application/x-ndjson"
-NO_STRUCT_DETAIL = "No struct.json yet: run a scan first"
-BAD_STRUCT_DETAIL = "struct.json is not usable: run a scan again"
-TASK_NOT_FOUND = "Task not found"
-INVALID_MODE = "Invalid context mode"
-INTERNAL_ERROR = "Internal Server Error"
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -74,33 +75,14 @@ def configure_for(root: Path | str) -> Callable[[App], None]:
 
 # -- errors and validation -------------------------------------------------------------------------
 def _http_error(exc: Exception, engine: CoreEngine) -> HTTPException:
-    """The status and detail of the reference (``engine_call.error_for``) for ``exc``."""
-    from llmstruct.config import ConfigError
-    from llmstruct.engine.ai_bridge import LLMError
-    from llmstruct.engine.context import ContextError
-    from llmstruct.engine.core import EngineError
-    from llmstruct.engine.discovery import DiscoveryError
-    from llmstruct.engine.tokens import EncodingUnavailable
-    from llmstruct.store.structfile import StructFileError
-    from llmstruct.store.tasks import TaskStoreError
-
+    """The contract's answer for ``exc`` (``llmstruct.api.errors``, shared with the reference)."""
     if isinstance(exc, HTTPException):
         return exc
-    if isinstance(exc, EngineError):
-        return HTTPException(exc.status, exc.detail)
-    if isinstance(exc, StructFileError):
-        missing = not engine.struct_path.exists()
-        return HTTPException(409, NO_STRUCT_DETAIL if missing else BAD_STRUCT_DETAIL)
-    if isinstance(exc, ContextError | DiscoveryError):
-        return HTTPException(400, str(exc))
-    if isinstance(exc, LLMError):
-        return HTTPException(exc.status, exc.detail)
-    if isinstance(exc, ConfigError):  # the LLM backend is not configured
-        return HTTPException(503, str(exc))
-    if isinstance(exc, TaskStoreError | EncodingUnavailable):
-        return HTTPException(500, str(exc))
-    log.error("engine call failed", exc_info=exc)
-    return HTTPException(500, INTERNAL_ERROR)
+    known = status_and_detail(exc, engine.struct_path)
+    if known is None:
+        log.error("engine call failed", exc_info=exc)
+        return HTTPException(500, INTERNAL_ERROR)
+    return HTTPException(*known)
 
 
 class _Answer(Exception):
