@@ -335,6 +335,20 @@ class TaskStore:
         # The inherited lock may be held by a thread that does not exist here.
         self._lock = threading.Lock()
 
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """WAL mode and schema. Several workers opening a new database at once race
+        for the switch to WAL, which SQLite answers "database is locked" at once,
+        without its busy handler; so retry that until the busy timeout."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                _setup_once(conn, self.path)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
     def _open(self) -> sqlite3.Connection:
         try:
             # isolation_level=None: no implicit transactions; _write issues its own.
@@ -343,14 +357,7 @@ class TaskStore:
             raise TaskStoreError(f"{self.path}: cannot open the task database ({exc})") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise TaskStoreError(
-                    f"{self.path}: the task database needs WAL mode, got {mode!r}"
-                    " (a network filesystem or in-memory path?)"
-                )
-            conn.execute("PRAGMA synchronous = FULL")
-            _migrate(conn, self.path)
+            self._set_up(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise TaskStoreError(
@@ -362,6 +369,17 @@ class TaskStore:
         conn.row_factory = sqlite3.Row
         conn.create_function("llmstruct_fold", 1, _fold, deterministic=True)
         return conn
+
+
+def _setup_once(conn: sqlite3.Connection, path: Path) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise TaskStoreError(
+            f"{path}: the task database needs WAL mode, got {mode!r}"
+            " (a network filesystem or in-memory path?)"
+        )
+    conn.execute("PRAGMA synchronous = FULL")
+    _migrate(conn, path)
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -343,3 +343,31 @@ def test_a_write_lock_held_too_long_elsewhere_is_a_clear_error(tmp_path: Path) -
         finally:
             other.close()
         assert store.create(new("after")).title == "after"
+
+
+def _open_and_create(path: str, barrier, results) -> None:
+    barrier.wait()  # every process opens the brand-new database at the same moment
+    try:
+        store = TaskStore(path)
+        store.create(TaskCreateRequest(title="first"))
+        results.put("ok")
+    except Exception as exc:  # reported to the parent, which asserts on it
+        results.put(repr(exc))
+
+
+def test_several_processes_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
+    # `llmstruct serve --workers N` on a fresh project: every worker creates the
+    # database and switches it to WAL at the same time.
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(6), context.Queue()
+    path = str(tmp_path / "fresh.db")
+    workers = [
+        context.Process(target=_open_and_create, args=(path, barrier, results)) for _ in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == ["ok"] * 6
+    assert len(TaskStore(path).list()) == 6
