@@ -160,10 +160,19 @@ def test_shutdown_closes_idle_connections_and_finishes_busy_ones(serve):
         idle.sendall(get("/health"))
         assert Reader(idle).response().status == 200  # now an idle keep-alive connection
         busy.sendall(get("/slow?s=0.5"))
-        wait_for(
-            lambda: any(getattr(c, "_cycles", None) for c in list(state.connections)),
-            "the slow request to be in flight",
-        )
+        # The busy connection itself must hold a request: the idle one may still be
+        # finishing its response, and a request the server has not parsed yet is
+        # rightly dropped by a graceful stop.
+        client = busy.getsockname()
+
+        def busy_in_flight() -> bool:
+            return any(
+                getattr(c, "_cycles", None)
+                and c.transport.get_extra_info("peername")[:2] == client[:2]
+                for c in list(state.connections)
+            )
+
+        wait_for(busy_in_flight, "the slow request to be in flight")
         stopper = threading.Thread(target=server.stop, kwargs={"grace": 5.0})
         stopper.start()
         assert Reader(idle).closed()  # closed at once, with nothing sent
