@@ -147,8 +147,7 @@ def _cmd_context(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     budget = _budget(args.budget)
     root = Path(args.root)
-    if not root.is_dir():
-        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    _require_dir(root)
     if args.struct:
         struct_path = Path(args.struct)
         if not struct_path.exists():
@@ -184,8 +183,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
         raise UsageError("the question must be 1 to 1000 characters long")
     budget = _budget(args.budget)
     root = Path(args.root)
-    if not root.is_dir():
-        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    _require_dir(root)
     try:
         config = LLMConfig.from_env()
         if args.model:
@@ -235,6 +233,11 @@ def _ensure_struct(root: Path) -> Path:
     return struct_path
 
 
+def _require_dir(root: Path) -> None:
+    if not root.is_dir():
+        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+
+
 def _budget(value: str | None) -> int | None:
     if value is None:
         return None
@@ -250,8 +253,7 @@ def _budget(value: str | None) -> int | None:
 # -- scan --------------------------------------------------------------------------
 def _cmd_scan(args: argparse.Namespace) -> int:
     root = Path(args.root)
-    if not root.is_dir():
-        raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+    _require_dir(root)
     try:
         config = load_scan_config(root)
     except ConfigError as exc:

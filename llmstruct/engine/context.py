@@ -278,9 +278,8 @@ class _Builder:
         if self.mode is ContextMode.FOCUSED:
             if self.query:
                 lexical = index.lexical.scores(self.query)
-                top = np.argsort(-lexical, kind="stable")[:_SEEDS]
-                top = top[lexical[top] > 0]
-                seeds[top] = lexical[top] / lexical[top].max() if len(top) else 0
+                top, weight = _top_hits(lexical)
+                seeds[top] = weight
             for path in self.files:
                 seeds[n + index.by_path[path]] = 1.0
         elif self.mode is ContextMode.SESSION:
@@ -291,10 +290,8 @@ class _Builder:
                     seeds[index.modules[module].symbols] = 1.0
             if self.session.tasks:  # what the tasks in progress talk about
                 lexical = index.lexical.scores(self.session.text())
-                top = np.argsort(-lexical, kind="stable")[:_SEEDS]
-                top = top[lexical[top] > 0]
-                if len(top):
-                    seeds[top] = np.maximum(seeds[top], 0.5 * lexical[top] / lexical[top].max())
+                top, weight = _top_hits(lexical)
+                seeds[top] = np.maximum(seeds[top], 0.5 * weight)
         if self.mode is ContextMode.FULL or not seeds.any():
             score = _normalised(index.centrality[:n]) + index.public
             if self.mode is not ContextMode.FULL:
@@ -364,6 +361,13 @@ class _Builder:
         from llmstruct.engine.minimal import build_minimal
 
         return build_minimal(self.index, self.budget, self.format)
+
+
+def _top_hits(lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best lexical hits (at most ``_SEEDS``, score > 0) and their scores scaled to 1."""
+    top = np.argsort(-lexical, kind="stable")[:_SEEDS]
+    top = top[lexical[top] > 0]
+    return top, (lexical[top] / lexical[top].max() if len(top) else lexical[top])
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:

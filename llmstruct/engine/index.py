@@ -90,6 +90,7 @@ class StructIndex:
         self._sources = LRUCache(SOURCE_CACHE_BYTES)
         for module in struct.get("modules", []):
             self._add_module(module)
+        self._module_ids = {m.module_id: i for i, m in enumerate(self.modules)}
         self.lexical = LexicalIndex([self._document(s) for s in self.symbols])
         self.graph = CodeGraph(len(self.symbols) + len(self.modules), self._edges())
         self.centrality = self.graph.centrality()
@@ -209,8 +210,6 @@ class StructIndex:
         return edges
 
     def _module_by_id(self, module_id: str) -> int | None:
-        if not hasattr(self, "_module_ids"):
-            self._module_ids = {m.module_id: i for i, m in enumerate(self.modules)}
         return self._module_ids.get(module_id)
 
     # -- rendering support ------------------------------------------------------------
