@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tomllib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from llmstruct.api import models
 from llmstruct.engine.ai_bridge import AIBridge, LLMConfig
 from llmstruct.engine.context import ContextManager
+from llmstruct.engine.manifest import read_manifest
 from llmstruct.engine.project import StructBuild, scan_to_struct
 from llmstruct.engine.scanner import ScanOptions, ScanProgress
 from llmstruct.store.atomic import atomic_write_bytes
@@ -136,7 +134,7 @@ class CoreEngine:
     def project_info(self) -> models.ProjectInfo:
         _, index = self.contexts.index()
         metadata = index.struct.get("metadata", {})
-        manifest = _manifest(self.root)
+        manifest = read_manifest(self.root)
         scanned = _timestamp(metadata.get("version"), self.struct_path)
         return models.ProjectInfo(
             name=str(manifest.get("name") or index.project),
@@ -196,22 +194,6 @@ class CoreEngine:
 
     def close(self) -> None:
         self.tasks.close()
-
-
-def _manifest(root: Path) -> dict[str, Any]:
-    """name/version/description/author from pyproject.toml or package.json, if any."""
-    try:
-        project = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("project", {})
-        authors = project.get("authors") or [{}]
-        return {**project, "author": (authors[0] or {}).get("name")}
-    except (OSError, tomllib.TOMLDecodeError, AttributeError, TypeError):
-        pass
-    try:
-        package = orjson.loads((root / "package.json").read_bytes())
-        author = package.get("author")
-        return {**package, "author": author.get("name") if isinstance(author, dict) else author}
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return {}
 
 
 def _timestamp(value: Any, path: Path) -> datetime:
