@@ -65,10 +65,15 @@ def configure_for(root: Path | str) -> Callable[[App], None]:
 
     def configure(app: App) -> None:
         from llmstruct.engine.core import CoreEngine
+        from llmstruct.server.ws_api import dispatcher_of
+        from llmstruct.server.ws_engine import add_engine_messages
 
         engine = CoreEngine(root)
         app.state["engine"] = engine
         add_api_routes(app, engine)
+        messages = dispatcher_of(app)
+        if messages is not None:  # the app serves /api/v1/ws: the engine's messages on it
+            add_engine_messages(messages, engine)
 
     return configure
 

@@ -70,7 +70,7 @@ def build_app(
     app.state["log_sink"] = next((m.sink for m in chain if hasattr(m, "sink")), None)
     add_system_routes(app, metrics)
     if websocket:
-        from llmstruct.server.ws_api import api_ws
+        from llmstruct.server.ws_api import install
 
-        app.websocket(WS_PATH)(api_ws)
+        install(app, WS_PATH)  # the app's own dispatcher: the engine adds its messages
     return app

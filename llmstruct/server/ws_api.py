@@ -1,8 +1,11 @@
 """The ``/api/v1/ws`` message protocol: JSON ``{"type", "data"}`` objects in and out.
 
-``api_ws`` is the WebSocket handler to register on ``/api/v1/ws``::
-
-    app.websocket("/api/v1/ws")(api_ws)
+``install(app)`` registers on ``/api/v1/ws`` of ``app`` a ``MessageDispatcher`` of its
+own (kept in ``app.state["ws_dispatcher"]``, see ``dispatcher_of``), holding the base
+messages; the engine messages are added to it where the app's engine is made
+(``ws_engine.add_engine_messages``, called by ``api.configure_for``). A dispatcher
+per app, not one per process: each app serves one engine, and tests run several
+apps in one process. ``api_ws`` is a handler with only the base messages.
 
 Each client message is a JSON object with a string ``type`` and optional
 ``data`` (text or binary frames both work). ``MessageDispatcher`` looks the type
@@ -17,8 +20,8 @@ Messages are handled one at a time, in order, unless a type is registered with
 that streams progress), so the connection keeps answering ``ping`` meanwhile.
 Background tasks still running when the connection ends are cancelled.
 
-This issue ships ``ping`` -> ``pong``; ``scan_request`` and ``context_request``
-(DESIGN.md, API contract) are added with the engine endpoints.
+The base messages are ``ping`` -> ``pong``; ``scan_request`` and ``context_request``
+(DESIGN.md, API contract) come with the engine (``ws_engine.py``).
 """
 
 from __future__ import annotations
@@ -26,15 +29,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from llmstruct.server.ws_socket import ConnectionClosed, WebSocket
 
-__all__ = ["MessageDispatcher", "MessageError", "api_ws", "dispatcher"]
+if TYPE_CHECKING:
+    from llmstruct.server.app import App
+
+__all__ = [
+    "MessageDispatcher",
+    "MessageError",
+    "api_ws",
+    "base_dispatcher",
+    "dispatcher",
+    "dispatcher_of",
+    "install",
+]
 
 logger = logging.getLogger("llmstruct.server.ws_api")
+
+WS_PATH = "/api/v1/ws"
+STATE_KEY = "ws_dispatcher"  # app.state key of the app's dispatcher
 
 MessageHandler = Callable[[WebSocket, Any], Awaitable[None]]
 
@@ -123,15 +140,35 @@ class MessageDispatcher:
             pass  # the dispatch loop sees the end of the connection itself
 
 
-dispatcher = MessageDispatcher()
-
-
-@dispatcher.on("ping")
 async def ping(ws: WebSocket, data: Any) -> None:
     """``{"type": "ping"}`` -> ``{"type": "pong"}`` (a client-level liveness check)."""
     await ws.send_json({"type": "pong"})
 
 
+def base_dispatcher() -> MessageDispatcher:
+    """A new dispatcher with the messages every ``/api/v1/ws`` answers (``ping``)."""
+    fresh = MessageDispatcher()
+    fresh.on("ping")(ping)
+    return fresh
+
+
+#: The base messages only, for apps without an engine (``api_ws``).
+dispatcher = base_dispatcher()
+
+
 async def api_ws(ws: WebSocket) -> None:
-    """The WebSocket handler for ``/api/v1/ws``."""
+    """A ``/api/v1/ws`` handler with the base messages only."""
     await dispatcher(ws)
+
+
+def install(app: App, path: str = WS_PATH) -> MessageDispatcher:
+    """Serve ``path`` of ``app`` with a new dispatcher of the base messages, and return it."""
+    own = base_dispatcher()
+    app.websocket(path)(own)
+    app.state[STATE_KEY] = own
+    return own
+
+
+def dispatcher_of(app: App) -> MessageDispatcher | None:
+    """The dispatcher ``install`` put on ``app``; None if the app has no ``/api/v1/ws``."""
+    return app.state.get(STATE_KEY)
