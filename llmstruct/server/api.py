@@ -10,7 +10,8 @@ whose docstring lists the contract decisions), status codes and bodies alike:
 bodies and query strings are validated as FastAPI does (``api.models.validate_body``
 and ``validate_query``: 422 lists, 400 for a body that is not text), and engine
 exceptions map to the same statuses (``_http_error``). ``tests/server/test_api.py``
-compares both servers request by request.
+compares both servers request by request. Each ``add_route`` also declares the route's
+contract (models, statuses, errors): ``openapi.py`` builds ``/openapi.json`` from it.
 
 Struct-reading work (project info, struct.json, context building: a cold index is a
 parse of struct.json) runs in the default executor, one call at a time (the context
@@ -249,17 +250,48 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
             raise _http_error(exc, engine) from None
         return answer.model_dump(mode="json")
 
-    app.add_route("/api/v1/project/info", project_info)
-    app.add_route("/api/v1/project/scan", _answers(scan), methods=("POST",))
-    app.add_route("/api/v1/project/struct", struct)
-    app.add_route("/api/v1/project/context/{mode}", context_by_path)
-    app.add_route("/api/v1/context", _answers(context), methods=("POST",))
-    app.add_route("/api/v1/tasks", list_tasks)
-    app.add_route("/api/v1/tasks", _answers(create_task), methods=("POST",))
-    app.add_route("/api/v1/tasks/{id}", get_task)
-    app.add_route("/api/v1/tasks/{id}", _answers(update_task), methods=("PATCH",))
-    app.add_route("/api/v1/tasks/{id}", delete_task, methods=("DELETE",))
-    app.add_route("/api/v1/query", _answers(query), methods=("POST",))
+    # Each route with its contract (app.RouteDoc): the OpenAPI document is built from it.
+    project, context_, tasks = ("project",), ("context",), ("tasks",)
+    app.add_route("/api/v1/project/info", project_info, summary="Project Info", tags=project,
+                  response=models.ProjectInfo, errors=(409,))  # fmt: skip
+    app.add_route("/api/v1/project/scan", _answers(scan), methods=("POST",), summary="Scan",
+                  tags=project, body=models.ScanRequest, response=models.ScanResponse,
+                  errors=(400,), responses={200: _SCAN_STREAM})  # fmt: skip
+    app.add_route("/api/v1/project/struct", struct, summary="Struct", tags=project,
+                  errors=(409,), responses=_STRUCT_RESPONSES)  # fmt: skip
+    app.add_route("/api/v1/project/context/{mode}", context_by_path, summary="Context By Path",
+                  tags=context_, query=models.ContextQuery, response=models.ContextResponse,
+                  path_types={"mode": models.ContextMode}, errors=(400, 409))  # fmt: skip
+    app.add_route("/api/v1/context", _answers(context), methods=("POST",), summary="Context",
+                  tags=context_, body=models.ContextRequest, response=models.ContextResponse,
+                  errors=(400, 409))  # fmt: skip
+    app.add_route("/api/v1/tasks", list_tasks, summary="List Tasks", tags=tasks,
+                  query=models.TaskListQuery, response=list[models.TaskResponse])  # fmt: skip
+    app.add_route("/api/v1/tasks", _answers(create_task), methods=("POST",),
+                  summary="Create Task", tags=tasks, body=models.TaskCreateRequest,
+                  response=models.TaskResponse, status_code=201, errors=(400,))  # fmt: skip
+    app.add_route("/api/v1/tasks/{id}", get_task, summary="Get Task", tags=tasks,
+                  response=models.TaskResponse, errors=(404,))  # fmt: skip
+    app.add_route("/api/v1/tasks/{id}", _answers(update_task), methods=("PATCH",),
+                  summary="Update Task", tags=tasks, body=models.TaskUpdateRequest,
+                  response=models.TaskResponse, errors=(400, 404))  # fmt: skip
+    app.add_route("/api/v1/tasks/{id}", delete_task, methods=("DELETE",), summary="Delete Task",
+                  tags=tasks, status_code=204, errors=(404,))  # fmt: skip
+    app.add_route("/api/v1/query", _answers(query), methods=("POST",), summary="Query",
+                  tags=("query",), body=models.QueryRequest, response=models.QueryResponse,
+                  errors=(400, 409, 502, 503, 504))  # fmt: skip
+
+
+# The extra OpenAPI responses of two routes (merged over the generated ones).
+_SCAN_STREAM = {
+    "description": "ScanResponse, or with Accept: application/x-ndjson one ScanProgress line "
+    "per file, then the ScanResponse line",
+    "content": {NDJSON: {"schema": {"type": "string"}}},
+}
+_STRUCT_RESPONSES = {
+    200: {"description": "struct.json"},
+    304: {"description": "Not modified (If-None-Match)"},
+}
 
 
 async def _ndjson_scan(engine: CoreEngine, body: models.ScanRequest) -> StreamingResponse:

@@ -29,6 +29,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -46,6 +47,8 @@ __all__ = [
     "PlainTextResponse",
     "Request",
     "Response",
+    "Route",
+    "RouteDoc",
     "StreamingResponse",
 ]
 
@@ -319,6 +322,47 @@ class _Handler:
         self.public = public
 
 
+@dataclass(frozen=True, slots=True)
+class RouteDoc:
+    """The contract of one route, as the OpenAPI document describes it (``openapi.py``).
+
+    ``body`` and ``query`` are the pydantic models the handler validates its JSON body
+    and its query string with; ``path_types`` the type of a path parameter that is not
+    any string (e.g. a ``Literal``) by name; ``response`` is the type of a successful answer (a
+    model, ``list[Model]``, or None for a body the document does not describe) sent as
+    ``media_type`` with ``status_code``. ``errors`` are the other statuses the route
+    answers with ``{"detail": ...}`` (422 is implied by a body, a query or a path
+    parameter, as FastAPI implies it); ``responses`` are extra OpenAPI response
+    objects by status, merged over the generated ones (another media type, a 304).
+    ``include_in_schema=False`` leaves the route out (the document itself).
+    """
+
+    summary: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    body: type | None = None
+    query: type | None = None
+    path_types: Mapping[str, Any] = field(default_factory=dict)
+    response: Any = None
+    status_code: int = 200
+    media_type: str | None = "application/json"
+    errors: tuple[int, ...] = ()
+    responses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    include_in_schema: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A registered HTTP route: what ``add_route`` was given. ``doc`` is None when the
+    route declared no contract at all (the OpenAPI tests refuse that)."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable
+    public: bool
+    doc: RouteDoc | None
+
+
 class App:
     response_class = Response
 
@@ -327,6 +371,7 @@ class App:
         self.ws_router = Router()
         self.middleware: list[Any] = list(middleware)
         self.state: dict[str, Any] = {}
+        self.routes: list[Route] = []  # as declared, in order: what the OpenAPI document lists
         self._before: list[tuple[Callable, tuple[Callable, ...]]] = []
         self._after_all: tuple[Callable, ...] = ()
         self._refusal_hooks: list[Callable] = []
@@ -355,19 +400,31 @@ class App:
         self._refusal_hooks = [m.on_refusal for m in self.middleware if hasattr(m, "on_refusal")]
 
     def add_route(
-        self, path: str, handler: Callable, methods: Iterable[str] = ("GET",), public: bool = False
+        self,
+        path: str,
+        handler: Callable,
+        methods: Iterable[str] = ("GET",),
+        public: bool = False,
+        **doc: Any,
     ) -> None:
         """Route ``methods`` on ``path`` (e.g. ``/api/v1/tasks/{id}``) to ``handler``.
 
         ``public`` routes are served without an API key (health, the OpenAPI document).
+        ``doc`` is the route's contract, the keywords of ``RouteDoc`` (summary, body,
+        query, response, status_code, errors, ...): kept in ``self.routes`` for the
+        OpenAPI document (``openapi.py``), never looked at while serving.
         """
+        methods = tuple(methods)
         entry = _Handler(handler, public)
         for method in methods:
             self.router.add(method, path, entry)
+        self.routes.append(Route(path, methods, handler, public, RouteDoc(**doc) if doc else None))
 
-    def route(self, path: str, methods: Iterable[str] = ("GET",), public: bool = False) -> Callable:
+    def route(
+        self, path: str, methods: Iterable[str] = ("GET",), public: bool = False, **doc: Any
+    ) -> Callable:
         def register(handler: Callable) -> Callable:
-            self.add_route(path, handler, methods, public)
+            self.add_route(path, handler, methods, public, **doc)
             return handler
 
         return register

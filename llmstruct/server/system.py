@@ -3,6 +3,7 @@
 ``GET /api/v1/system/health`` (no auth): ``{"status": "ok", "version", "uptime_s"}``
 -- cheap and synchronous, for load balancers and systemd watchdogs.
 ``GET /api/v1/system/metrics``: this worker's Prometheus metrics (``metrics.py``).
+``GET /openapi.json`` (no auth): the OpenAPI document of every route (``openapi.py``).
 ``WS /api/v1/ws``: the JSON message protocol of ``ws_api.py`` (``ping`` -> ``pong``).
 
 ``build_app`` wires them behind the default middleware chain; the API routes of
@@ -14,9 +15,11 @@ from __future__ import annotations
 import time
 
 from llmstruct import __version__
+from llmstruct.api.models import HealthResponse
 from llmstruct.server.app import App, JSONResponse, Request, Response
 from llmstruct.server.metrics import Metrics
 from llmstruct.server.middleware import LogSink, default_chain
+from llmstruct.server.openapi import add_openapi_route
 
 __all__ = ["build_app", "add_system_routes", "HEALTH_PATH", "METRICS_PATH"]
 
@@ -35,8 +38,10 @@ def add_system_routes(app: App, metrics: Metrics) -> None:
     def metrics_text(request: Request) -> Response:
         return metrics.response()
 
-    app.add_route(HEALTH_PATH, health, public=True)
-    app.add_route(METRICS_PATH, metrics_text)
+    app.add_route(HEALTH_PATH, health, public=True, summary="Health", tags=("system",),
+                  response=HealthResponse)  # fmt: skip
+    app.add_route(METRICS_PATH, metrics_text, summary="Metrics Text", tags=("system",),
+                  media_type="text/plain")  # fmt: skip
 
 
 def build_app(
@@ -69,6 +74,7 @@ def build_app(
     app.state["metrics"] = metrics
     app.state["log_sink"] = next((m.sink for m in chain if hasattr(m, "sink")), None)
     add_system_routes(app, metrics)
+    add_openapi_route(app)
     if websocket:
         from llmstruct.server.ws_api import install
 

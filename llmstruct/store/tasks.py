@@ -232,7 +232,9 @@ class TaskStore:
             "tag": tag,
             "q": None if q is None else q.casefold(),
             "limit": limit,
-            "offset": offset,
+            # SQLite integers are 64-bit (a larger one is an OverflowError); an offset
+            # past 2**63 - 1 skips every row, as that one does.
+            "offset": min(offset, 2**63 - 1),
         }
         with self._use() as conn:
             rows = conn.execute(sql, params).fetchall()
