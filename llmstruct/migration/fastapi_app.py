@@ -388,7 +388,12 @@ class Metrics:
                 )
             lines.append(f'api_request_duration_seconds_sum{{endpoint="{label}"}} {total!r}')
             lines.append(f'api_request_duration_seconds_count{{endpoint="{label}"}} {count}')
-        lines += ["# HELP process_start_time_seconds Start time of the process since the epoch",
+        from llmstruct.server.metrics import _rss_bytes  # the custom server's, shared
+
+        lines += ["# HELP process_resident_memory_bytes Resident memory size in bytes",
+                  "# TYPE process_resident_memory_bytes gauge",
+                  f"process_resident_memory_bytes {_rss_bytes()}",
+                  "# HELP process_start_time_seconds Start time of the process since the epoch",
                   "# TYPE process_start_time_seconds gauge",
                   f"process_start_time_seconds {self.started!r}"]  # fmt: skip
         return "\n".join(lines) + "\n"
