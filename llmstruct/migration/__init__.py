@@ -3,7 +3,9 @@
 * ``fastapi_app`` -- the FastAPI service of design sheet 02 on the v1 contract, with
   an in-process bridge and the sheet's CLI bridge (needs the ``[fastapi]`` extra);
 * ``engine_call`` -- ``llmstruct engine-call``, the JSON CLI the CLI bridge runs;
-* ``serve_fastapi`` -- ``llmstruct serve-fastapi``: the FastAPI app under uvicorn.
+* ``serve_fastapi`` -- ``llmstruct serve-fastapi``: the FastAPI app under uvicorn;
+* ``cli`` -- ``llmstruct migrate``: the staged migrator (``migrator``, ``gates``,
+  ``state``), its controls, the report (``report``) and the proxy (``proxy_command``).
 
 Importing this package imports neither FastAPI nor the engine: ``add_parsers`` is
 called by ``llmstruct.cli`` on every start.
@@ -17,8 +19,9 @@ __all__ = ["add_parsers"]
 
 
 def add_parsers(subcommands: Any) -> None:
-    """Add ``engine-call`` and ``serve-fastapi`` to an ``argparse`` subparsers object."""
-    from llmstruct.migration import engine_call, serve_fastapi
+    """Add ``engine-call``, ``serve-fastapi`` and ``migrate`` to ``argparse`` subparsers."""
+    from llmstruct.migration import cli, engine_call, serve_fastapi
 
     engine_call.add_parser(subcommands)
     serve_fastapi.add_parser(subcommands)
+    cli.add_parser(subcommands)

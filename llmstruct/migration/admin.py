@@ -1,0 +1,137 @@
+"""A client for the traffic-splitting proxy's admin API, and the backends' RSS gauge.
+
+The migrator and the report speak to the proxy only through ``ProxyAdmin``
+(``/_proxy/config``, ``PUT /_proxy/weight``, ``GET /_proxy/stats``, ``POST
+/_proxy/stats/window``: see notes/MIGRATION_INTERFACE.md) and read each backend's
+``process_resident_memory_bytes`` from its ``/api/v1/system/metrics``. Every
+failure (refused connection, timeout, an error status, an answer that is not the
+expected JSON) becomes one ``ProxyError`` whose message can be shown as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+__all__ = ["ProxyAdmin", "ProxyError", "check_url", "read_rss"]
+
+TIMEOUT = 10.0  # seconds for one admin call: the proxy answers these from memory
+_RSS = re.compile(rb"^process_resident_memory_bytes(?:\{[^}]*\})?\s+(\S+)", re.MULTILINE)
+
+
+class ProxyError(Exception):
+    """The proxy (or a backend) could not be reached or gave an unusable answer."""
+
+
+def check_url(url: str) -> str:
+    """``url`` without a trailing slash, or ``ValueError`` if it is not an http(s) URL."""
+    try:
+        parsed = httpx.URL(url)
+    except Exception:
+        raise ValueError(f"not a URL: {url!r}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"not an http:// or https:// URL: {url!r}")
+    return url.rstrip("/")
+
+
+class ProxyAdmin:
+    """The admin API of the proxy at ``url``; ``admin_key`` as a Bearer token if set."""
+
+    def __init__(self, url: str, admin_key: str | None = None, api_key: str | None = None) -> None:
+        self.url = check_url(url)
+        headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
+        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT)
+        self._api_key = api_key
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ProxyAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def config(self) -> dict[str, Any]:
+        return self._call("GET", "/_proxy/config")
+
+    def put_weight(self, weight: float) -> dict[str, Any]:
+        return self._call("PUT", "/_proxy/weight", {"weight": weight})
+
+    def stats(self) -> dict[str, Any]:
+        """Cumulative stats since the proxy started."""
+        return self._checked_stats(self._call("GET", "/_proxy/stats"))
+
+    def window(self) -> dict[str, Any]:
+        """The stats of the window that just ended; a new window starts."""
+        return self._checked_stats(self._call("POST", "/_proxy/stats/window"))
+
+    def backend_rss(self, backend_url: str) -> int | None:
+        """A backend's resident memory in bytes, or ``None`` if it cannot be read."""
+        return read_rss(self._client, backend_url, self._api_key)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        where = f"{method} {self.url}{path}"
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ProxyError(f"cannot reach the proxy ({where}): {_why(exc)}") from None
+        if response.status_code >= 400:
+            raise ProxyError(
+                f"the proxy answered {response.status_code} to {where}: {_detail(response)}"
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            raise ProxyError(f"the proxy's answer to {where} is not JSON") from None
+        if not isinstance(data, dict):
+            raise ProxyError(f"the proxy's answer to {where} is not a JSON object")
+        return data
+
+    @staticmethod
+    def _checked_stats(data: dict[str, Any]) -> dict[str, Any]:
+        backends = data.get("backends")
+        if not isinstance(backends, dict) or not all(
+            isinstance(backends.get(side), dict) for side in ("legacy", "custom")
+        ):
+            raise ProxyError("the proxy's stats have no 'backends' with 'legacy' and 'custom'")
+        return data
+
+
+def read_rss(client: httpx.Client, backend_url: str, api_key: str | None) -> int | None:
+    """``process_resident_memory_bytes`` from ``backend_url``/api/v1/system/metrics."""
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        response = client.get(
+            f"{backend_url.rstrip('/')}/api/v1/system/metrics", headers=headers, timeout=TIMEOUT
+        )
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    found = _RSS.search(response.content)
+    if found is None:
+        return None
+    try:
+        return int(float(found.group(1)))
+    except ValueError:
+        return None
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host unreachable"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {TIMEOUT:g} s"
+    return str(exc) or type(exc).__name__
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail is not None else response.text[:200].strip() or "(empty body)"
