@@ -1,0 +1,408 @@
+"""The migration benchmark: the custom server against the FastAPI service it replaces.
+
+Five servers, started one at a time, each one worker on the same scanned project
+(a copy of the standard library's ``json``, ``email`` and ``asyncio`` packages, so
+context has real ranking to do), with the same API key:
+
+* ``custom-httptools``, ``custom-h11`` -- ``llmstruct serve`` (the v1 API and the
+  production middleware chain: request id, one JSON access-log line per request,
+  auth, CORS, gzip, rate limit -- set high enough never to answer 429 -- and
+  metrics), uvloop;
+* ``fastapi-inprocess``, ``fastapi-cli`` -- ``llmstruct serve-fastapi --bridge
+  inprocess|cli`` under uvicorn (httptools + uvloop, its automatic choice), with
+  ``--log-level warning``: no access log, FastAPI's best case;
+* ``limit`` -- ``bench_http.serve_ceiling``: canned bytes for every read, no HTTP
+  at all; the rate the socket work alone allows on this machine.
+
+Each server gets a fresh copy of the project with the same 10 tasks already in
+its database, and is pinned to one core (``--server-cpu``) while ``wrk`` runs on
+the other (``--client-cpu``). Load: ``wrk`` with ``bench_migration_mix.lua``:
+
+* ``mix`` -- each connection rotates through health, task by id (the ids turn
+  over the 10 tasks), project info, FOCUSED context (one query repeated, so it is
+  answered from the context cache) and task create (201): one fifth each;
+* then one run per endpoint (``health``, ``task``, ``info``, ``context``,
+  ``create``), because wrk reports one latency distribution per run: only these
+  say what each endpoint costs (the mix's percentiles blend five of them).
+
+Every run is closed-loop (``--connections`` connections, each sending its next
+request when the last is answered), so latency includes the queue in front of a
+saturated server: p95 ~ connections / throughput. The CLI bridge spawns a process
+per engine call (about a second here), so it gets only ``mix`` and ``context``,
+with ``--cli-connections`` connections for ``--cli-duration`` s; the limit gets
+``health`` and ``mix``. Errors are wrk's non-2xx/3xx count plus socket errors;
+RSS is the server process's VmRSS (and VmHWM, its peak) after its runs -- for the
+CLI bridge the uvicorn process only, not its short-lived children.
+
+Targets (issue 6): custom-httptools on the mix >= 5x FastAPI in-process
+throughput, p95 <= 1/5, RSS <= 50 %; context >= 100x the CLI bridge's throughput;
+health within 2x of the limit::
+
+    python perf/bench_migration.py                         # all five, ~3 minutes
+    python perf/bench_migration.py --servers custom-httptools,limit --duration 2
+    python perf/bench_migration.py --json out.json --profile /tmp/prof
+
+``--profile DIR`` runs the custom servers under cProfile (``DIR/<server>.prof``);
+their figures are then not comparable, only the split of the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PERF = Path(__file__).resolve().parent
+CHECKOUT = PERF.parent
+sys.path.insert(0, str(PERF))
+import bench_http  # noqa: E402  (the limit server, RSS, machine description)
+
+SERVERS = ("custom-httptools", "custom-h11", "fastapi-inprocess", "fastapi-cli", "limit")
+ENDPOINTS = ("health", "task", "info", "context", "create")
+KEY = bench_http.KEY
+LUA = PERF / "bench_migration_mix.lua"
+PACKAGES = ("json", "email", "asyncio")
+N_TASKS = 10
+CONTEXT_PATH = "/api/v1/project/context/FOCUSED?query=decode%20a%20json%20document"
+CREATE_BODY = json.dumps(
+    {"title": "benchmark task", "description": "created by the load mix",
+     "priority": "high", "tags": ["bench", "load"]}, separators=(",", ":"),
+)  # fmt: skip
+EXIT_USAGE = 2
+
+
+class BenchError(Exception):
+    """A server that cannot be measured: reported, and the others still run."""
+
+
+# -- the project ---------------------------------------------------------------------------------
+def make_project(workdir: Path) -> tuple[Path, list[str]]:
+    """Scan a copy of ``PACKAGES`` into ``workdir/template`` and add the tasks; ``(root, ids)``."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    root = workdir / "template"
+    for package in PACKAGES:
+        shutil.copytree(stdlib / package, root / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "test", "tests"))  # fmt: skip
+    scan = subprocess.run([sys.executable, "-m", "llmstruct", "scan", str(root), "-q"],
+                          env=_env(), capture_output=True, text=True)  # fmt: skip
+    if scan.returncode != 0:
+        raise BenchError(f"scan failed: {scan.stderr.strip()[-300:]}")
+    from llmstruct.engine.core import TASKS_PATH
+    from llmstruct.store.tasks import TaskStore
+
+    (root / TASKS_PATH).parent.mkdir(exist_ok=True)
+    with TaskStore(root / TASKS_PATH) as store:  # closed: the WAL is checkpointed for the copies
+        ids = [store.create({"title": f"seed task {i}", "tags": ["seed"]}).id
+               for i in range(N_TASKS)]  # fmt: skip
+    return root, ids
+
+
+def requests_for(ids: list[str]) -> dict[str, list[tuple[str, str, str]]]:
+    """Per run name, the ``(method, path, body)`` requests wrk rotates through."""
+    one = {
+        "health": ("GET", "/api/v1/system/health", ""),
+        "info": ("GET", "/api/v1/project/info", ""),
+        "context": ("GET", CONTEXT_PATH, ""),
+        "create": ("POST", "/api/v1/tasks", CREATE_BODY),
+    }
+    mix = []
+    for task_id in ids:
+        mix += [one["health"], ("GET", f"/api/v1/tasks/{task_id}", ""), one["info"],
+                one["context"], one["create"]]  # fmt: skip
+    runs = {"mix": mix, **{name: [request] for name, request in one.items()}}
+    runs["task"] = [("GET", f"/api/v1/tasks/{task_id}", "") for task_id in ids]
+    return runs
+
+
+# -- the servers ---------------------------------------------------------------------------------
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSTRUCT_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
+    return env
+
+
+def server_command(name: str, root: Path, profile: Path | None) -> list[str]:
+    python = [sys.executable]
+    if profile is not None and name.startswith("custom-"):
+        python += ["-m", "cProfile", "-o", str(profile / f"{name}.prof")]
+    common = ["--root", str(root), "--port", "0"]
+    if name.startswith("custom-"):
+        http = name.removeprefix("custom-")
+        return [*python, "-m", "llmstruct", "serve", *common, "--workers", "1", "--http", http,
+                "--loop", "uvloop"]  # fmt: skip
+    bridge = name.removeprefix("fastapi-")
+    return [*python, "-m", "llmstruct", "serve-fastapi", *common, "--bridge", bridge,
+            "--log-level", "warning"]  # fmt: skip
+
+
+def start(name: str, root: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, int]:
+    """Start ``name`` pinned to the server core; ``(process, port)`` once it answers."""
+    if name == "limit":
+        try:
+            return bench_http.start(bench_http.CEILING, args.server_cpu)
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from None
+    env = _env()
+    env.update(LLMSTRUCT_API_KEY=KEY, LLMSTRUCT_RATE_LIMIT="1000000000",
+               LLMSTRUCT_RATE_BURST="1000000000")  # fmt: skip
+    log = root.parent / f"{name}.log"  # stderr: the port announcement, then the access log
+    command = ["taskset", "-c", str(args.server_cpu), *server_command(name, root, args.profile)]
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(rb"serving (?:FastAPI )?on http://127\.0\.0\.1:(\d+)", log.read_bytes())
+        if found:
+            return process, int(found.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    bench_http.stop(process)
+    tail = log.read_bytes().decode(errors="replace").strip()[-400:]
+    raise BenchError(f"{name} did not start (exit {process.returncode}): {tail}")
+
+
+def check_answers(port: int, runs: dict[str, list[tuple[str, str, str]]]) -> None:
+    """One request of each kind, before any load: all must succeed (this also loads
+    the struct and fills the context cache, which the runs then reuse)."""
+    import http.client
+
+    for method, path, body in (runs[endpoint][0] for endpoint in ENDPOINTS):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            headers = {"Authorization": f"Bearer {KEY}"}
+            if body:
+                headers["Content-Type"] = "application/json"
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+        finally:
+            connection.close()
+        if not 200 <= response.status < 300:
+            raise BenchError(f"{method} {path}: {response.status} {answer[:200]!r}")
+
+
+# -- load ----------------------------------------------------------------------------------------
+def wrk(port: int, requests: list[tuple[str, str, str]], seconds: int, connections: int,
+        timeout: int, args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    """One wrk run of ``requests`` in rotation: rps, latency percentiles (ms), errors."""
+    env = dict(os.environ, BENCH_MIGRATION_REQUESTS="\n".join("\t".join(r) for r in requests))
+    command = ["taskset", "-c", str(args.client_cpu), args.wrk, "-t1", f"-c{connections}",
+               f"-d{seconds}s", f"--timeout={timeout}s", "-H", f"Authorization: Bearer {KEY}",
+               "-s", str(LUA), f"http://127.0.0.1:{port}/"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    found = re.search(r"^BENCH_MIGRATION (\{.*\})$", done.stdout, re.M)
+    if done.returncode != 0 or not found:
+        raise BenchError(f"wrk failed ({done.returncode}): {(done.stderr or done.stdout)[-300:]}")
+    raw = json.loads(found.group(1))
+    seconds_run = raw["duration_us"] / 1e6
+    socket_errors = sum(raw[k] for k in ("connect", "read", "write", "timeout"))
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / seconds_run if seconds_run else 0.0,
+        **{f"p{p}_ms": raw[f"p{p}_us"] / 1000 for p in (50, 95, 99)},
+        "non_2xx": raw["status"],
+        "socket_errors": socket_errors,
+        "errors": raw["status"] + socket_errors,
+    }
+
+
+def plan(name: str) -> tuple[str, ...]:
+    if name == "fastapi-cli":
+        return ("mix", "context")
+    if name == "limit":
+        return ("mix", "health")
+    return ("mix", *ENDPOINTS)
+
+
+def measure(name: str, template: Path, ids: list[str], args: argparse.Namespace) -> dict:
+    root = template.parent / name / "project"
+    shutil.copytree(template, root)
+    runs = requests_for(ids)
+    process, port = start(name, root, args)
+    try:
+        cli = name == "fastapi-cli"
+        if name != "limit":
+            check_answers(port, runs)
+        if not cli and args.warmup > 0:  # not recorded
+            wrk(port, runs["mix"], args.warmup, args.connections, 10, args)
+        results = {}
+        for run in plan(name):
+            if cli:
+                results[run] = wrk(port, runs[run], args.cli_duration, args.cli_connections,
+                                   120, args)  # fmt: skip
+            else:
+                results[run] = wrk(port, runs[run], args.duration, args.connections, 10, args)
+            print(f"  {name} {run}: {results[run]['rps']:,.1f} req/s, p95 "
+                  f"{results[run]['p95_ms']:.2f} ms, errors {results[run]['errors']}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        rss, hwm = bench_http.rss_kib(process.pid)
+    finally:
+        bench_http.stop(process)
+    return {"runs": results, "rss_kib": rss, "hwm_kib": hwm,
+            "errors": sum(r["errors"] for r in results.values())}  # fmt: skip
+
+
+# -- the report ----------------------------------------------------------------------------------
+def _get(results: dict, server: str, run: str, key: str) -> float | None:
+    try:
+        return results[server]["runs"][run][key]
+    except (KeyError, TypeError):
+        return None
+
+
+def ratios(results: dict) -> dict[str, dict[str, Any]]:
+    """The targets: ``value`` is None when a server it needs was not measured."""
+    custom, fastapi, cli = "custom-httptools", "fastapi-inprocess", "fastapi-cli"
+
+    def quotient(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    rss = {name: results[name]["rss_kib"] for name in (custom, fastapi)
+           if "rss_kib" in results.get(name, {})}  # fmt: skip
+    table = {
+        "throughput_vs_fastapi": (quotient(_get(results, custom, "mix", "rps"),
+                                           _get(results, fastapi, "mix", "rps")), ">=", 5.0),
+        "p95_vs_fastapi": (quotient(_get(results, custom, "mix", "p95_ms"),
+                                    _get(results, fastapi, "mix", "p95_ms")), "<=", 0.2),
+        "rss_vs_fastapi": (quotient(rss.get(custom), rss.get(fastapi)), "<=", 0.5),
+        "context_vs_cli_bridge": (quotient(_get(results, custom, "context", "rps"),
+                                           _get(results, cli, "context", "rps")), ">=", 100.0),
+        "limit_vs_health": (quotient(_get(results, "limit", "health", "rps"),
+                                     _get(results, custom, "health", "rps")), "<=", 2.0),
+    }  # fmt: skip
+    out = {}
+    for key, (value, op, target) in table.items():
+        met = None if value is None else (value >= target if op == ">=" else value <= target)
+        out[key] = {"value": value, "target": f"{op} {target:g}", "met": met}
+    return out
+
+
+def report(results: dict, targets: dict, info: dict, args: argparse.Namespace) -> str:
+    lines = [
+        f"machine: nproc={info['nproc']}, CPU {info['cpu']}, Python {info['python']}, "
+        f"{info['wrk']}; load average {' '.join(info['loadavg_at_start'])} at start, "
+        f"{' '.join(info['loadavg_at_end'])} at end",
+        f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run "
+        f"(CLI bridge: {args.cli_connections} connections, {args.cli_duration} s); server on "
+        f"CPU {args.server_cpu}, wrk on CPU {args.client_cpu}",
+        "",
+        "| server | run | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MiB (peak) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, result in results.items():
+        if "error" in result:
+            lines.append(f"| {name} | failed: {result['error'][:80]} | | | | | | |")
+            continue
+        memory = f"{result['rss_kib'] / 1024:.1f} ({result['hwm_kib'] / 1024:.1f})"
+        for run, r in result["runs"].items():
+            lines.append(
+                f"| {name} | {run} | {r['rps']:,.1f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} | {r['errors']} | {memory} |"
+            )
+    names = {
+        "throughput_vs_fastapi": "custom-httptools / FastAPI in-process, mix req/s",
+        "p95_vs_fastapi": "custom-httptools / FastAPI in-process, mix p95",
+        "rss_vs_fastapi": "custom-httptools / FastAPI in-process, RSS",
+        "context_vs_cli_bridge": "custom-httptools / FastAPI CLI bridge, context req/s",
+        "limit_vs_health": "limit / custom-httptools, health req/s",
+    }
+    lines += ["", "| ratio | value | target | |", "| --- | ---: | --- | --- |"]
+    for key, t in targets.items():
+        value = "n/a" if t["value"] is None else f"{t['value']:,.2f}x"
+        verdict = {None: "not measured", True: "met", False: "**NOT met**"}[t["met"]]
+        lines.append(f"| {names[key]} | {value} | {t['target']}x | {verdict} |")
+    return "\n".join(lines)
+
+
+# -- command line ----------------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _servers(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown server {', '.join(unknown) or '(none)'}; choose from {', '.join(SERVERS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=_positive, default=5, help="seconds per run (5)")
+    parser.add_argument("--connections", type=_positive, default=64, help="wrk connections (64)")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of mix first (1; 0: none)")
+    parser.add_argument("--cli-duration", type=_positive, default=10, help="CLI bridge runs (10)")
+    parser.add_argument("--cli-connections", type=_positive, default=1)
+    parser.add_argument("--servers", type=_servers, default=list(SERVERS),
+                        help=f"comma-separated subset of {','.join(SERVERS)}")  # fmt: skip
+    parser.add_argument("--server-cpu", type=int, default=1)
+    parser.add_argument("--client-cpu", type=int, default=0)
+    parser.add_argument("--workdir", help="where the project copies go (default: a temp dir)")
+    parser.add_argument("--profile", type=Path, help="cProfile the custom servers into DIR")
+    parser.add_argument("--wrk", default=shutil.which("wrk"), help="the wrk binary")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    if not args.wrk or not Path(args.wrk).exists():
+        parser.error("wrk not found (Debian package 'wrk'); or pass --wrk PATH")
+    if not shutil.which("taskset"):
+        parser.error("taskset not found (package util-linux)")
+    cpus = os.sched_getaffinity(0)
+    for flag in ("server_cpu", "client_cpu"):
+        if getattr(args, flag) not in cpus:
+            parser.error(f"--{flag.replace('_', '-')}: CPU {getattr(args, flag)} is not usable")
+    if args.profile is not None:
+        args.profile = args.profile.resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = bench_http.machine()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-migration-", dir=args.workdir) as tmp:
+        try:
+            template, ids = make_project(Path(tmp))
+        except BenchError as exc:
+            print(f"bench_migration: error: {exc}", file=sys.stderr)
+            return 1
+        for name in args.servers:
+            print(f"{name}:", file=sys.stderr, flush=True)
+            try:
+                results[name] = measure(name, template, ids, args)
+            except BenchError as exc:
+                print(f"bench_migration: {name}: {exc}", file=sys.stderr)
+                results[name] = {"error": str(exc)}
+    info["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    targets = ratios(results)
+    print(report(results, targets, info, args))
+    if args.json:
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        Path(args.json).write_text(json.dumps(
+            {"machine": info, "settings": settings, "servers": results, "ratios": targets},
+            indent=2))  # fmt: skip
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
