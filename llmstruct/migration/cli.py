@@ -268,8 +268,9 @@ def _cmd_start(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with _admin(proxy, args) as admin:
         admin.config()  # reachable, and the admin key (if any) is right
-        with statelib.transaction(path, create=statelib.new_state(proxy, _new_plan(args))):
-            pass
+        if not path.exists():
+            with statelib.transaction(path, create=statelib.new_state(proxy, _new_plan(args))):
+                pass
         return Migrator(path, admin, say=_say).run()
 
 
