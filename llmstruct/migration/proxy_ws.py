@@ -14,8 +14,9 @@ own), and relays whole messages both ways until one side closes:
 The upstream's verdict on the handshake arrives after the client's 101 was sent
 (the server's upgrade hook cannot wait), so a refusal becomes a Close: 1008
 (policy violation) with the upstream status in the reason for a 4xx (a missing
-or wrong API key), 1014 (Bad Gateway, RFC 6455 §7.4.1 registry) for an
-unreachable upstream or a 5xx.
+or wrong API key), 1011 with a "Bad Gateway: ..." reason for an unreachable
+upstream or a 5xx. (The IANA registry's 1014 "Bad Gateway" would say it better,
+but wsproto, and so clients built on it, reject 1012-1014 as reserved.)
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ __all__ = ["relay_handler"]
 
 log = logging.getLogger("llmstruct.proxy")
 
-POLICY, GOING_AWAY, INTERNAL, BAD_GATEWAY = 1008, 1001, 1011, 1014
+POLICY, GOING_AWAY, INTERNAL = 1008, 1001, 1011
+BAD_GATEWAY = INTERNAL  # see the module docstring
 CLOSE_WAIT = 5.0  # seconds for the upstream to echo our Close
 READ_SIZE = 64 * 1024
 # Handshake fields belong to each connection; the rest of the client's headers go on.
@@ -86,7 +88,7 @@ def relay_handler(pool: UpstreamPool, request: Request, connect_timeout: float) 
                 reader, writer = await asyncio.open_connection(url.host, url.port)
         except (OSError, TimeoutError) as exc:
             log.warning("WebSocket %s -> %s unreachable: %s", target, url, exc)
-            await ws.close(BAD_GATEWAY, "upstream unreachable")
+            await ws.close(BAD_GATEWAY, "Bad Gateway: upstream unreachable")
             return
         try:
             await _Relay(ws, reader, writer).run(url.netloc, url.prefix + target, headers,
@@ -117,7 +119,7 @@ class _Relay:
                 status = await self._handshake()
         except (OSError, TimeoutError, RemoteProtocolError) as exc:
             log.warning("WebSocket handshake with %s failed: %s", host, exc)
-            await ws.close(BAD_GATEWAY, "upstream handshake failed")
+            await ws.close(BAD_GATEWAY, "Bad Gateway: upstream handshake failed")
             return
         if status != 101:
             code = POLICY if 400 <= status < 500 else BAD_GATEWAY
