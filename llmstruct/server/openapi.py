@@ -43,7 +43,7 @@ OPENAPI_VERSION = "3.1.0"
 TITLE = "LLMStruct API"
 DESCRIPTION = "Universal codebase analysis API with LLM integration"
 REF = "#/components/schemas/{model}"
-SECURITY = [{"APIKeyBearer": []}, {"APIKeyHeader": []}]
+SECURITY: list[dict[str, list[str]]] = [{"APIKeyBearer": []}, {"APIKeyHeader": []}]
 SECURITY_SCHEMES = {
     "APIKeyBearer": {"type": "http", "scheme": "bearer", "description": "The API key"},
     "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -125,9 +125,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _error(status: int, schema: str = "HTTPError") -> dict[str, Any]:
+def _error(status: int) -> dict[str, Any]:
     description = ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
-    return {"description": description, "content": _json({"$ref": REF.format(model=schema)})}
+    return {"description": description, "content": _json({"$ref": REF.format(model="HTTPError")})}
 
 
 def _parameters(route: Route, doc: RouteDoc, schemas: _Schemas) -> list[dict[str, Any]]:
@@ -238,8 +238,8 @@ def build_document(app: App) -> dict[str, Any]:
         for method in route.methods:
             operation = _operation(route, doc, method, schemas)
             paths.setdefault(route.path, {})[method.lower()] = operation
-    components = {name: schema for name, schema in schemas.components.items()
-                  if not _is_query_model(name, listed)}  # fmt: skip
+    # Query models are spread into parameters: keep only the components referred to.
+    components = _reachable(paths, schemas.components)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": TITLE, "description": DESCRIPTION, "version": __version__},
@@ -249,9 +249,21 @@ def build_document(app: App) -> dict[str, Any]:
     }
 
 
-def _is_query_model(name: str, listed: list[tuple[Route, RouteDoc]]) -> bool:
-    # A query model is spread into parameters; its own schema is referenced nowhere.
-    return any(doc.query is not None and doc.query.__name__ == name for _, doc in listed)
+def _reachable(root: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """The components ``root`` refers to, directly or through other components."""
+    names: set[str] = set()
+    pending = [root]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.rpartition("/")[2] not in names:
+                names.add(ref.rpartition("/")[2])
+                pending.append(components[ref.rpartition("/")[2]])
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return {name: schema for name, schema in components.items() if name in names}
 
 
 # -- serving ---------------------------------------------------------------------------------------
