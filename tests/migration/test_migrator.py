@@ -11,7 +11,6 @@ rollback and finish from another process while a start runs. Waits are bounded b
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,6 @@ from pathlib import Path
 import pytest
 from fakellm import unused_port
 
-import llmstruct
 from llmstruct.migration import migrator as migratorlib
 from llmstruct.migration import state as statelib
 from llmstruct.migration.admin import ProxyAdmin
@@ -29,8 +27,8 @@ from llmstruct.migration.gates import parse_gate
 from llmstruct.migration.migrator import EXIT_HALTED, Migrator, Plan
 from llmstruct.migration.state import StateError
 from tests.migration.migrator_fakeproxy import FakeProxy, backend_stats
+from tests.migration.migrator_procs import HANG, child_env
 
-HANG = 60.0  # upper bound on one wait; never asserted on
 GATES = ("error_rate<=0.01", "p95_ratio<=1", "rss_ratio<=1")
 DEAD = f"http://127.0.0.1:{unused_port()}"  # nothing listens there
 
@@ -191,12 +189,6 @@ def test_a_missing_or_foreign_state_file_is_a_clear_error(tmp_path, content, say
 
 
 # -- processes ------------------------------------------------------------------------------------
-def child_env() -> dict[str, str]:
-    parent = str(Path(llmstruct.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": parent + (os.pathsep + path if path else "")}
-
-
 def migrate_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "llmstruct", "migrate", *args]
 
