@@ -169,7 +169,7 @@ def _url(text: str) -> str:
 
 
 def _stages(text: str) -> tuple[float, ...]:
-    weights = []
+    weights: list[float] = []
     for part in text.split(","):
         raw = part.strip().removesuffix("%").strip()
         try:

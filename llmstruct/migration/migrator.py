@@ -28,7 +28,9 @@ its decisions under the same lock, after checking that counter, so it cannot
 overwrite an operator's rollback.
 
 A restarted ``start`` goes on from the recorded stage and first puts the recorded
-weight on the proxy again (a restarted proxy starts at its ``--weight`` flag).
+weight on the proxy again (a restarted proxy starts at its ``--weight`` flag); a
+running one checks the proxy's weight before each window and puts it back if the
+proxy lost it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,7 @@ class Migrator:
             self._apply(state.get("control", 0), self._first_stage)
             return
         control = state.get("control", 0)
+        self._check_weight(state, control)
         self.admin.window()  # discard what came before: the window starts now
         opened = time.monotonic()
         while time.monotonic() - opened < plan.window_s:
@@ -198,6 +201,19 @@ class Migrator:
                 return  # an operator acted: this window is void
         stats = self.admin.window()
         self._apply(control, lambda s: self._judge(s, plan, stats))
+
+    def _check_weight(self, state: dict[str, Any], control: int) -> None:
+        """Put the recorded weight back if the proxy lost it (it restarted at its --weight)."""
+        found = self.admin.config().get("weight")
+        if isinstance(found, int | float) and abs(found - state["weight"]) < 1e-9:
+            return
+
+        def reassert(current: dict[str, Any]) -> None:
+            self.admin.put_weight(current["weight"])
+            statelib.record(current, "weight_reasserted", found=found)
+            self.say(f"the proxy had weight {found!r}: {percent(current['weight'])} put back")
+
+        self._apply(control, reassert)
 
     def _apply(self, control: int, change: Callable[[dict[str, Any]], None]) -> None:
         """Run ``change`` on the state under the lock, unless an operator acted meanwhile."""
@@ -317,8 +333,6 @@ def _p95(backend: dict[str, Any]) -> float | None:
 
 
 def _window_json(window: gatelib.Window) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return asdict(window)
 
 

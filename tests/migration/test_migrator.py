@@ -157,6 +157,24 @@ def test_samples_arriving_after_a_hold_let_the_stage_pass(tmp_path, fake):
     assert fake.puts == [0.1, 0.5, 1.0]
 
 
+def test_a_proxy_that_lost_its_weight_gets_it_back_before_the_next_window(tmp_path, fake):
+    def traffic(weight):
+        if weight == 0.5 and 0.5 not in fake.windows_weights:
+            fake.weight = 0.0  # the proxy restarted at --weight 0 during this window
+        fake.windows_weights.append(weight)
+        return FakeProxy.traffic(fake, weight)
+
+    fake.windows_weights = []
+    fake.traffic = traffic
+    path = make_state(tmp_path / "m.json", fake.url)
+    assert drive(path, fake)[0] == 0
+    assert fake.puts == [0.1, 0.5, 0.5, 1.0]
+    history = statelib.load(path)["history"]
+    reasserted = [e for e in history if e["event"] == "weight_reasserted"]
+    assert len(reasserted) == 1 and reasserted[0]["found"] == 0.0
+    assert reasserted[0]["weight"] == 0.5
+
+
 # -- state ----------------------------------------------------------------------------------------
 def test_state_round_trips_and_is_replaced_atomically(tmp_path):
     plan = Plan((0.1, 1.0), (parse_gate("error_rate<=0.01"),), 60.0, 7, 1, 4)
