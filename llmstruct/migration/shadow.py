@@ -22,8 +22,9 @@ drops are counted.
 What is compared (``compare``): the status; the content type; whether an ETag is
 present (its value is the struct's hash, which may legitimately differ);
 JSON bodies field by field (NDJSON bodies line by line), skipping any object key
-named in ``ignored`` wherever it occurs -- by default the volatile fields of the
-contract (``DEFAULT_IGNORED``). Other bodies (Prometheus text) are not compared:
+named in ``ignored`` wherever it occurs (a dotted name, ``metadata.version``,
+only where the path ends so) -- by default the volatile fields of the contract
+(``DEFAULT_IGNORED``). Other bodies (Prometheus text) are not compared:
 they describe each process. Each endpoint -- method and route template from the
 contract's route table, resolved with ``llmstruct._ext.router`` -- keeps its
 counts and the first ``SAMPLES`` differences (field path and both values).
@@ -76,6 +77,9 @@ log = logging.getLogger("llmstruct.proxy.shadow")
 DEFAULT_IGNORED = (
     "timestamp", "scan_id", "created_at", "updated_at", "last_updated", "id",
     "processing_time", "uptime_s",
+    # struct.json v2.1: each scan gets a new artifact id, and its metadata "version"
+    # is the scan's time. Dotted: only there ("version" elsewhere is a real field).
+    "metadata.artifact_id", "metadata.version",
 )  # fmt: skip
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 WORKERS = 4
@@ -214,11 +218,13 @@ def diff_json(
 ) -> Iterator[tuple[str, Any, Any]]:
     """Differing leaves of two JSON values: paths like ``body.tasks[2].title``."""
     if isinstance(legacy, dict) and isinstance(custom, dict):
+        dotted = [f".{name}" for name in ignored if "." in name]
         for key in sorted(legacy.keys() | custom.keys()):
-            if key in ignored:
+            child = f"{path}.{key}"
+            if key in ignored or dotted and any(child.endswith(end) for end in dotted):
                 continue
             yield from diff_json(
-                legacy.get(key, _MISSING), custom.get(key, _MISSING), ignored, f"{path}.{key}"
+                legacy.get(key, _MISSING), custom.get(key, _MISSING), ignored, child
             )
     elif isinstance(legacy, list) and isinstance(custom, list):
         if len(legacy) != len(custom):
@@ -433,6 +439,9 @@ class Shadow:
         except asyncio.QueueFull:
             for counters in (self.total, self.window):
                 counters.dropped += 1
+            return
+        for counters in (self.total, self.window):
+            counters.mirrored += 1
 
     # -- the workers -----------------------------------------------------------------------
     async def _dispatch(self) -> None:
@@ -484,8 +493,6 @@ class Shadow:
         if self.schema is None and self.settings.schema:
             if time.monotonic() - self._schema_tried > SCHEMA_RETRY:
                 await self._load_schema()
-        for counters in (self.total, self.window):
-            counters.mirrored += 1
         started = time.perf_counter()
         try:
             target = self._translate(job.target)

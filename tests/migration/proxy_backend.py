@@ -16,6 +16,7 @@ added to the v1 API (all open):
 
 ``PROXY_TEST_TAMPER=FIELD=JSON`` sets FIELD of every ``GET /api/v1/project/info``
 answer to the JSON value: the shadow tests' deliberately introduced difference.
+``PROXY_TEST_SLOW_EXTRA=S`` makes ``/test/slow`` S seconds slower on this server.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def configure(app) -> None:
     if tamper:
         app.add_middleware(Tamper(tamper))
 
+    extra = float(os.environ.get("PROXY_TEST_SLOW_EXTRA", "0"))
+
     @app.route("/test/slow", public=True)
     async def slow(request):
-        await asyncio.sleep(float(request.query.get("s", "1")))
+        await asyncio.sleep(float(request.query.get("s", "1")) + extra)
         return PlainTextResponse("slow done")
 
     @app.route("/test/lines", public=True)

@@ -55,7 +55,8 @@ def child_env(**extra: str) -> dict[str, str]:
     parent = str(Path(llmstruct.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": parent + (os.pathsep + path if path else "")}
-    for name in ("LLMSTRUCT_API_KEY", "LLMSTRUCT_PROXY_ADMIN_KEY", "PROXY_TEST_TAMPER"):
+    for name in ("LLMSTRUCT_API_KEY", "LLMSTRUCT_PROXY_ADMIN_KEY", "PROXY_TEST_TAMPER",
+                 "PROXY_TEST_SLOW_EXTRA"):  # fmt: skip
         env.pop(name, None)
     env.update(LLMSTRUCT_RATE_LIMIT="0", **extra)
     return env
@@ -102,8 +103,8 @@ def start(command: list[str], log: Path, pattern: str, env: dict[str, str]) -> P
     pytest.fail(f"{command[1:4]} did not start:\n{log.read_text(errors='replace')}")
 
 
-def custom(root: Path, log: Path, tamper: str | None = None) -> Proc:
-    extra = {"PROXY_TEST_TAMPER": tamper} if tamper else {}
+def custom(root: Path, log: Path, **extra: str) -> Proc:
+    """``proxy_backend.py`` on ``root``; ``extra`` environment such as ``PROXY_TEST_TAMPER``."""
     command = [sys.executable, str(HERE / "proxy_backend.py"), "--root", str(root),
                "--port", "0", "--no-auth"]  # fmt: skip
     return start(command, log, r"serving on http://127\.0\.0\.1:(\d+)", child_env(**extra))
