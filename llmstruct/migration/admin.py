@@ -134,4 +134,5 @@ def _detail(response: httpx.Response) -> str:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
         detail = None
-    return str(detail) if detail is not None else response.text[:200].strip() or "(empty body)"
+    text = str(detail) if detail is not None else response.text
+    return " ".join(text.split())[:200] or "(empty body)"  # one line, whatever came back

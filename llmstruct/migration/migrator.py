@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 TICK = 0.25  # seconds between looks at the state file: how soon pause/rollback/finish act
+PROXY_ATTEMPTS = 5  # failed calls to the proxy in a row that end the run
+PROXY_RETRY_S = 1.0  # pause after the first failure; the n-th waits n times as long
 EXIT_HALTED = 3  # halted, or rolled back by an operator: the migration did not finish
 DEFAULT_MIN_SAMPLES = 20
 DEFAULT_MAX_RETRIES = 2
@@ -114,6 +116,7 @@ class Migrator:
         self.path = path
         self.admin = admin
         self.say = say
+        self._proxy_failures = 0
 
     def run(self) -> int:
         """Drive until completed (0), halted or rolled back (``EXIT_HALTED``) or finished (0).
@@ -157,7 +160,7 @@ class Migrator:
             if status != "paused":
                 announced_pause = False
             if status == "running":
-                self._step(state)
+                self._step_tolerantly(state)
                 continue
             if status == "paused":
                 if not announced_pause:
@@ -167,6 +170,30 @@ class Migrator:
                 time.sleep(TICK)
                 continue
             return self._ended(state)
+
+    def _step_tolerantly(self, state: dict[str, Any]) -> None:
+        """One step; a proxy that cannot be reached is waited for, a few times.
+
+        A proxy restart or a network blip must not end a migration that runs for
+        hours: the window in progress is dropped, the failure recorded, and the
+        step retried after a pause that grows with each failure. After
+        ``PROXY_ATTEMPTS`` failures in a row the ``ProxyError`` ends the run (exit 1;
+        a new ``start`` goes on from the recorded stage).
+        """
+        try:
+            self._step(state)
+        except ProxyError as exc:
+            self._proxy_failures += 1
+            with statelib.transaction(self.path) as current:
+                statelib.record(current, "proxy_error", reason=str(exc),
+                                attempt=self._proxy_failures)  # fmt: skip
+            if self._proxy_failures >= PROXY_ATTEMPTS:
+                raise
+            pause = PROXY_RETRY_S * self._proxy_failures
+            self.say(f"{exc}; trying again in {pause:g} s")
+            time.sleep(pause)
+        else:
+            self._proxy_failures = 0
 
     def _ended(self, state: dict[str, Any]) -> int:
         status = state["status"]

@@ -10,8 +10,9 @@ says the migrator and the report use: ``GET /_proxy/config``, ``PUT
 No requests really flow: each window's stats come from ``traffic(weight)``, by
 default ``per_window`` requests split by the current weight, with
 ``custom_error_share`` of the custom ones failing and fixed p95s. Tests change
-those attributes (or replace ``traffic``) to script what the gates see. It
-records every weight put (``puts``) and every window closed (``windows``).
+those attributes (or replace ``traffic``) to script what the gates see;
+``unavailable = N`` makes the next N admin calls answer 503. It records every
+weight put (``puts``) and every window closed (``windows``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class FakeProxy:
         self.custom_p95_ms = 5.0
         self.rss = {"legacy": 80 * 2**20, "custom": 40 * 2**20}
         self.stats_document: dict[str, Any] | None = None  # what GET /_proxy/stats answers
+        self.unavailable = 0  # answer 503 to this many admin calls
         self.puts: list[float] = []
         self.windows: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -122,7 +124,14 @@ def _handler_for(fake: FakeProxy) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
-            if fake.admin_key is None or not self.path.startswith("/_proxy/"):
+            if not self.path.startswith("/_proxy/"):
+                return True
+            with fake.lock:
+                down, fake.unavailable = fake.unavailable > 0, max(0, fake.unavailable - 1)
+            if down:
+                self._send(503, {"detail": "Service Unavailable"})
+                return False
+            if fake.admin_key is None:
                 return True
             if self.headers.get("Authorization") == f"Bearer {fake.admin_key}":
                 return True
@@ -147,11 +156,12 @@ def _handler_for(fake: FakeProxy) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"detail": "Not Found"})
 
         def do_PUT(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)  # read even when refused: the connection is reused
             if not self._authorised():
                 return
-            length = int(self.headers.get("Content-Length") or 0)
             try:
-                weight = json.loads(self.rfile.read(length))["weight"]
+                weight = json.loads(body)["weight"]
                 if isinstance(weight, bool) or not 0 <= float(weight) <= 1:
                     raise ValueError
             except (ValueError, KeyError, TypeError):

@@ -22,7 +22,7 @@ from fakellm import unused_port
 
 from llmstruct.migration import migrator as migratorlib
 from llmstruct.migration import state as statelib
-from llmstruct.migration.admin import ProxyAdmin
+from llmstruct.migration.admin import ProxyAdmin, ProxyError
 from llmstruct.migration.gates import parse_gate
 from llmstruct.migration.migrator import EXIT_HALTED, Migrator, Plan
 from llmstruct.migration.state import StateError
@@ -173,6 +173,30 @@ def test_a_proxy_that_lost_its_weight_gets_it_back_before_the_next_window(tmp_pa
     reasserted = [e for e in history if e["event"] == "weight_reasserted"]
     assert len(reasserted) == 1 and reasserted[0]["found"] == 0.0
     assert reasserted[0]["weight"] == 0.5
+
+
+def test_a_proxy_that_is_briefly_unavailable_is_waited_for(tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(migratorlib, "PROXY_RETRY_S", 0.01)
+    path = make_state(tmp_path / "m.json", fake.url)
+    fake.unavailable = 2  # the first PUT and its retry fail
+    status, said = drive(path, fake)
+    assert status == 0
+    assert fake.puts == [0.1, 0.5, 1.0]
+    errors = [e for e in statelib.load(path)["history"] if e["event"] == "proxy_error"]
+    assert [e["attempt"] for e in errors] == [1, 2]
+    assert "the proxy answered 503 to PUT" in errors[0]["reason"]
+    assert any("trying again" in line for line in said)
+
+
+def test_a_proxy_that_stays_away_ends_the_run_with_the_reason(tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(migratorlib, "PROXY_RETRY_S", 0.01)
+    path = make_state(tmp_path / "m.json", fake.url)
+    fake.unavailable = 10**6
+    with pytest.raises(ProxyError, match="the proxy answered 503"):
+        drive(path, fake)
+    state = statelib.load(path)
+    assert state["stage"] == -1 and fake.puts == []  # nothing recorded as done
+    assert [e["event"] for e in state["history"]] == ["proxy_error"] * migratorlib.PROXY_ATTEMPTS
 
 
 # -- state ----------------------------------------------------------------------------------------
