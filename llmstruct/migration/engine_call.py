@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import threading
@@ -334,8 +335,8 @@ def _read_request(stdin: BinaryIO) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        request = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        request = json.loads(raw)  # the stdlib: an integer beyond 64 bits stays exact
+    except ValueError:
         raise CallError(400, "engine-call: stdin is not valid JSON") from None
     if not isinstance(request, dict):
         raise CallError(400, "engine-call: stdin must hold one JSON object")

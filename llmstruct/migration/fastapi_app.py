@@ -37,7 +37,17 @@ Contract decisions (the custom server answers the same; ``{"detail": ...}`` bodi
   one after it ends the stream with a ``{"detail": ...}`` line.
 * Struct: ``ETag`` is the engine's (a quoted content hash); ``If-None-Match`` is
   compared weakly (``W/`` ignored, ``*`` matches) and a match is 304 with the ETag.
-  GZipMiddleware (``minimum_size=1000``) leaves the ETag strong when it compresses.
+  Gzipped (``minimum_size=1000``), the ETag is weak: ``W/"<hash>"`` (``WeakETagWhenEncoded``;
+  why there).
+* Routing: a path that matches a route but not its method is 405 ``"Method Not
+  Allowed"`` with ``Allow`` listing every method of that path, sorted, HEAD included
+  wherever GET is (Starlette would list only the first route's). HEAD is answered
+  as GET without the body (RFC 9110 §9.3.2; FastAPI's routes refuse it). A trailing
+  slash is part of the path: ``/api/v1/tasks/`` is 404, not a redirect; ``%2F`` in a
+  segment is part of that segment (``EncodedSlash``).
+* 422 bodies are FastAPI's, and are also written when they echo what its handler
+  cannot render (an integer beyond 64 bits, ``1e400``, a lone surrogate: FastAPI
+  answers 500) -- ``llmstruct.api.errors.error_body``, as the custom server.
 * Tasks: create 201; delete 204 with no body; unknown id 404 ``"Task not found"``.
 * Query: LLM errors answer their ``.status`` (503 unreachable, 502 bad answer, 504
   timeout) with their detail; no backend configured is 503 with the config message.
@@ -65,6 +75,7 @@ import bisect
 import contextlib
 import hmac
 import inspect
+import json
 import logging
 import os
 import sys
@@ -72,20 +83,26 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 import llmstruct
 from llmstruct import __version__
 from llmstruct.api import models
+from llmstruct.api.errors import error_body
 from llmstruct.migration.engine_call import (
     INTERNAL_ERROR,
     NO_STRUCT_DETAIL,
@@ -191,7 +208,7 @@ class CLIBridge(Bridge):
         process = await self._spawn(operation)
         try:
             stdout, stderr = await asyncio.wait_for(
-                process.communicate(orjson.dumps(request)), self.timeout
+                process.communicate(_request_bytes(request)), self.timeout
             )
         except TimeoutError:
             raise CallError(504, f"engine-call {operation} timed out") from None
@@ -211,7 +228,7 @@ class CLIBridge(Bridge):
         assert process.stdin and process.stdout and process.stderr
         errors = asyncio.ensure_future(process.stderr.read())  # never let stderr fill up
         try:
-            process.stdin.write(orjson.dumps(request))
+            process.stdin.write(_request_bytes(request))
             await process.stdin.drain()
             process.stdin.close()
             last: Any = None
@@ -243,6 +260,15 @@ class CLIBridge(Bridge):
 
     async def aclose(self) -> None:
         pass  # every child is reaped by the call that started it
+
+
+def _request_bytes(request: dict[str, Any]) -> bytes:
+    """The request for the child; the stdlib writes integers beyond 64 bits (a budget
+    of 10**30 must reach the engine's range check, as in process), orjson cannot."""
+    try:
+        return orjson.dumps(request)
+    except TypeError:
+        return json.dumps(request).encode()
 
 
 async def _reap(process: asyncio.subprocess.Process) -> None:
@@ -319,6 +345,104 @@ class APIKeyMiddleware:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             token = query["api_key"].encode() if query.get("api_key") else None
         return token is not None and hmac.compare_digest(token, self.key or b"")
+
+
+class WeakETagWhenEncoded:
+    """Around GZipMiddleware: a gzipped answer's ETag becomes weak (``W/"..."``).
+
+    The contract's decision, the custom server's Gzip does the same. RFC 9110 §8.8.3:
+    a strong ETag names one exact representation, and a content coding makes another
+    one (§8.4), so the gzipped body may not carry the identity body's strong tag. A
+    tag per coding would make caches keep two copies and miss ``If-None-Match`` with
+    the other tag; one tag for both is honest only as a weak one (§8.8.1: equivalent
+    content, not byte-identical), which is what nginx's gzip does (it turns a strong
+    ETag weak). Starlette's GZipMiddleware (and uvicorn) leave it strong. A 304 has
+    no body to encode and keeps the tag as the engine made it; ``If-None-Match``
+    compares weakly, so either form matches.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def weaken(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if any(name.lower() == b"content-encoding" for name, _ in headers):
+                    message["headers"] = [
+                        (name, b"W/" + value)
+                        if name.lower() == b"etag" and not value.startswith(b"W/")
+                        else (name, value)
+                        for name, value in headers
+                    ]
+            await send(message)
+
+        await self.app(scope, receive, weaken)
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110 §9.3.2), as on the custom server.
+
+    FastAPI's routes refuse HEAD (405). The route sees a copy of the scope with GET;
+    the route found is copied back for the metrics; the body is dropped here (uvicorn
+    would drop it too) and its headers, Content-Length included, are GET's.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        inner = {**scope, "method": "GET"}
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(inner, receive, no_body)
+        finally:
+            if "route" in inner:
+                scope["route"] = inner["route"]
+
+
+class EncodedSlash:
+    """``%2F`` in a path segment is data, not a separator (RFC 3986 §2.2), as on the
+    custom server, whose router splits the raw path before decoding: ``GET
+    /api/v1/tasks/a%2Fb`` is the task ``a/b`` (404 "Task not found"), not the path
+    ``/tasks/a/b`` (404 "Not Found") that Starlette's decoded ``path`` would route.
+    Such a segment keeps ``%2F`` in ``path`` so it stays one segment; task ids never
+    hold a slash, so no handler sees the difference.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] in ("http", "websocket") else None
+        if raw and b"%2f" in raw.lower():
+            segments = raw.split(b"?", 1)[0].decode("ascii", "replace").split("/")
+            scope["path"] = "/".join(unquote(seg).replace("/", "%2F") for seg in segments)
+        await self.app(scope, receive, send)
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method of every route whose path matches, HEAD wherever GET is."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "\0"})  # no method matches: path only
+        if match is Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 # prometheus_client's default histogram buckets (seconds), as the custom server.
@@ -442,9 +566,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        redirect_slashes=False,
     )
     app.state.bridge = engine
+    app.add_middleware(EncodedSlash)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(GZipMiddleware, **_gzip_options())
+    app.add_middleware(WeakETagWhenEncoded)
     app.add_middleware(APIKeyMiddleware, key=api_key)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
@@ -458,6 +586,17 @@ def create_app(
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": INTERNAL_ERROR}, 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(request: Request, exc: RequestValidationError) -> Response:
+        detail = jsonable_encoder(exc.errors())  # what FastAPI's own handler answers
+        return Response(error_body(detail), 422, media_type="application/json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            exc.headers = {**(exc.headers or {}), "Allow": _allowed_methods(app, request.scope)}
+        return await http_exception_handler(request, exc)
 
     # -- system --------------------------------------------------------------------------------
     @app.get(HEALTH_PATH, response_model=models.HealthResponse, tags=["system"])

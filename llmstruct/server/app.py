@@ -307,7 +307,12 @@ class StreamingResponse(Response):
 
 
 def error_json(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
-    return JSONResponse({"detail": detail}, status, headers)
+    try:
+        return JSONResponse({"detail": detail}, status, headers)
+    except TypeError:  # a 422 echoing a huge integer or a lone surrogate: see error_body
+        from llmstruct.api.errors import error_body
+
+        return Response(error_body(detail), status, headers, "application/json")
 
 
 # -- the app ---------------------------------------------------------------------------------------
