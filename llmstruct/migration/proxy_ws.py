@@ -130,9 +130,9 @@ class _Relay:
         try:
             done, _ = await asyncio.wait((up, down), return_when=asyncio.FIRST_COMPLETED)
             if down in done:
-                code, reason = down.result()
+                upstream_code, reason = down.result()
                 up.cancel()
-                await ws.close(_sendable(code, INTERNAL), reason[:123])
+                await ws.close(_sendable(upstream_code, INTERNAL), reason[:123])
             else:
                 with contextlib.suppress(TimeoutError):  # the upstream's echo of our Close
                     async with asyncio.timeout(CLOSE_WAIT):
