@@ -22,7 +22,6 @@ engine; task store calls are quick and run inline.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -110,13 +109,7 @@ def _answers(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 
 def _unprocessable(detail: list[dict[str, Any]]) -> Exception:
-    """The 422 of ``detail``. Its ``input`` may hold an integer beyond 64 bits (the body
-    parser keeps them exact, as Starlette's), which orjson cannot write: the stdlib can."""
-    try:
-        orjson.dumps(detail)
-    except TypeError:
-        text = json.dumps({"detail": detail}, ensure_ascii=False, separators=(",", ":"))
-        return _Answer(Response(text, 422, media_type="application/json"))
+    """The 422 of ``detail`` (``app.error_json`` writes what orjson cannot)."""
     return HTTPException(422, detail)
 
 
