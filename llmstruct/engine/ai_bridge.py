@@ -306,7 +306,7 @@ class AIBridge:
     ) -> Answer:
         """The backend's answer to ``question`` about the project, with its usage."""
         started = time.perf_counter()
-        context = self._context(question, context_mode, include_files, budget)
+        context = await self._context(question, context_mode, include_files, budget)
         body = self._body(question, context, model, stream=False)
         async with self._exchange(body, "application/json") as response:
             raw = await _read_capped(response, MAX_ANSWER_BYTES)
@@ -331,7 +331,7 @@ class AIBridge:
         Stop early with ``contextlib.aclosing`` so the connection closes promptly.
         """
         started = time.perf_counter()
-        context = self._context(question, context_mode, include_files, budget)
+        context = await self._context(question, context_mode, include_files, budget)
         body = self._body(question, context, model, stream=True)
         async with self._exchange(body, "text/event-stream") as response:
             usage: dict[str, int] = {}
@@ -353,13 +353,17 @@ class AIBridge:
         )
 
     # -- request ----------------------------------------------------------------------
-    def _context(
+    async def _context(
         self, question: str, mode: str, include_files: Sequence[str], budget: int | None
     ) -> ContextResult:
-        # Inline, not in a thread: results are cached and the ContextManager is not
-        # shared-state safe; a caller that needs the loop free runs ask() elsewhere.
-        return self.context_manager.build_context(
-            mode, query_hint=question, budget=budget, include_files=tuple(include_files)
+        # In a thread: a cold build parses struct.json, which must not stall a server's
+        # event loop (the ContextManager serialises its callers itself).
+        return await asyncio.to_thread(
+            self.context_manager.build_context,
+            mode,
+            query_hint=question,
+            budget=budget,
+            include_files=tuple(include_files),
         )
 
     def _body(

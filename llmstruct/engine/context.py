@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -104,7 +105,12 @@ class ContextResult:
 
 
 class ContextManager:
-    """Builds context from one struct.json; reloads it when the file changes."""
+    """Builds context from one struct.json; reloads it when the file changes.
+
+    Thread-safe: one lock serialises loading the index and building, so a server may
+    call it from executor threads for HTTP, WebSocket and AI-bridge requests alike
+    (the index and the LRU cache are shared state; a cached answer is still quick).
+    """
 
     def __init__(
         self,
@@ -121,6 +127,7 @@ class ContextManager:
         self._counter: TokenCounter | None = None
         self.cache = LRUCache(cache_bytes)
         self._loaded: tuple[tuple[int, int], str, StructIndex] | None = None
+        self._lock = threading.RLock()
 
     @property
     def counter(self) -> TokenCounter:
@@ -132,6 +139,10 @@ class ContextManager:
     # -- the struct ------------------------------------------------------------------
     def index(self) -> tuple[str, StructIndex]:
         """(struct hash, index), reloading when struct.json changed on disk."""
+        with self._lock:
+            return self._index()
+
+    def _index(self) -> tuple[str, StructIndex]:
         try:
             info = os.stat(self.struct_path)
         except OSError as exc:
@@ -162,11 +173,23 @@ class ContextManager:
         format: str = "md",
         since: str | None = None,
     ) -> ContextResult:
+        with self._lock:
+            return self._build(mode, query_hint, budget, include_files, format, since)
+
+    def _build(
+        self,
+        mode: str | ContextMode,
+        query_hint: str | None,
+        budget: int | None,
+        include_files: list[str] | tuple[str, ...],
+        format: str,
+        since: str | None,
+    ) -> ContextResult:
         mode = ContextMode.parse(mode)
         budget = DEFAULT_BUDGETS[mode] if budget is None else _check_budget(budget)
         if format not in FORMATS:
             raise ContextError(f"invalid format {format!r}; choose one of {', '.join(FORMATS)}")
-        struct_hash, index = self.index()
+        struct_hash, index = self._index()
         files = tuple(sorted({_normalise(path) for path in include_files}))
         unknown = [path for path in files if path not in index.by_path]
         if unknown:

@@ -108,6 +108,21 @@ def test_results_are_cached_and_identical(shop) -> None:
     assert shop.cache.hits == hits + 1 and second.data == first.data
 
 
+def test_concurrent_callers_get_what_serial_callers_get(tree) -> None:
+    # A server calls one ContextManager from executor threads (HTTP, WebSocket, the AI
+    # bridge): concurrent cold builds and index reloads must equal the serial answers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [(mode, hint, budget) for mode in ("MINIMAL", "FOCUSED", "FULL")
+                for hint in ("cart", "discount", None) for budget in (300, 2000)]  # fmt: skip
+    serial = scanned(tree(PROJECT))
+    expected = [serial.build_context(*request).data for request in requests]
+    shared = ContextManager(serial.struct_path, root=serial.root)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda r: shared.build_context(*r).data, requests * 4))
+    assert answers == expected * 4
+
+
 def test_hints_in_other_scripts_give_valid_output(shop) -> None:
     for hint in ("как применяется скидка", "折扣如何计算", "🛒"):
         result = shop.build_context("FOCUSED", hint, 300)
