@@ -187,16 +187,15 @@ class UpstreamPool:
     ) -> UpstreamResponse:  # fmt: skip
         try:
             data = conn.h11.send(h11.Request(method=method, target=target, headers=head))
-            if isinstance(body, bytes):
+            if body is None or isinstance(body, bytes):  # one write for the whole request
                 data += conn.h11.send(h11.Data(data=body)) if body else b""
                 conn.writer.write(data + conn.h11.send(h11.EndOfMessage()))
             else:
                 conn.writer.write(data)
-                if body is not None:
-                    async for chunk in body:
-                        if chunk:
-                            conn.writer.write(conn.h11.send(h11.Data(data=chunk)))
-                            await self._drain(conn)
+                async for chunk in body:
+                    if chunk:
+                        conn.writer.write(conn.h11.send(h11.Data(data=chunk)))
+                        await self._drain(conn)
                 conn.writer.write(conn.h11.send(h11.EndOfMessage()))
             await self._drain(conn)
             event = await self._next_event(conn)

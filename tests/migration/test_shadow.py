@@ -25,7 +25,7 @@ from llmstruct.migration.shadow import (
     diff_json,
     parse_sla,
 )
-from tests.migration.proxy_helpers import Proc, custom, make_project, proxy, wait_for
+from tests.migration.proxy_helpers import Proc, custom, fastapi, make_project, proxy, wait_for
 
 JSON = [(b"content-type", b"application/json")]
 
@@ -115,6 +115,28 @@ def test_identical_servers_show_no_difference(backends, tmp_path) -> None:
     # Clients were answered by legacy; custom saw every mirrored request.
     assert stats["backends"]["legacy"]["requests"] == sent
     assert stats["backends"]["custom"]["requests"] == sent
+
+
+def test_the_fastapi_reference_and_the_custom_server_agree_in_shadow(tmp_path) -> None:
+    """The migration's own question, on the same mix: legacy FastAPI vs the custom server."""
+    pytest.importorskip("fastapi")
+    legacy = fastapi(make_project(tmp_path / "legacy" / "project"), tmp_path / "legacy.log")
+    new = front = None
+    try:
+        new = custom(make_project(tmp_path / "custom" / "project"), tmp_path / "custom.log")
+        front = proxy(legacy.url, new.url, tmp_path / "proxy.log", "--mode", "shadow")
+        with front.client() as client:
+            sent = traffic(client)
+            shadow = settled(client)
+    finally:
+        for proc in (front, new, legacy):
+            if proc is not None:
+                proc.stop()
+    assert shadow["compared"] == sent and shadow["schema"] == "loaded"
+    differing = {name: entry["samples"] for name, entry in shadow["by_endpoint"].items()
+                 if entry["differences"]}  # fmt: skip
+    assert shadow["differences"] == 0, differing
+    assert shadow["schema_violations"] == 1  # the empty title, as above
 
 
 def test_a_changed_field_is_reported_with_its_endpoint_and_values(backends, tmp_path) -> None:
