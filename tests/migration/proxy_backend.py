@@ -9,6 +9,8 @@ added to the v1 API (all open):
   PATH exists (or 30 s), then streams a line saying which came first: a client
   that reads the first line through the proxy before creating PATH proves the
   proxy passes a stream on as it comes;
+* ``GET /test/broken`` -- streams one line, then fails: the server drops the
+  connection in the middle of the body;
 * ``POST /test/echo`` -- the request headers it got and the body's length;
 * ``WS /test/ws/close?code=`` -- closes with ``code`` after the first message;
 * ``WS /test/ws/record?mark=PATH`` -- echoes messages; writes the client's close
@@ -73,6 +75,15 @@ def configure(app) -> None:
             while not mark.exists() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             yield b'{"line": 2, "mark_seen": %s}\n' % (b"true" if mark.exists() else b"false")
+
+        return StreamingResponse(produce(), media_type="application/x-ndjson")
+
+    @app.route("/test/broken", public=True)
+    def broken(request):
+        async def produce():
+            yield b'{"line": 1}\n'
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the test route breaks its stream")
 
         return StreamingResponse(produce(), media_type="application/x-ndjson")
 

@@ -211,6 +211,20 @@ def test_request_body_streams_upstream_and_headers_follow_rfc_9110(front) -> Non
     assert seen["transfer-encoding"] == "chunked"  # a body of unknown length stays chunked
 
 
+def test_upstream_failing_mid_stream_leaves_the_response_unfinished(front) -> None:
+    set_weight(front, 1.0)
+    window(front)
+    received = []
+    with pytest.raises(httpx.RemoteProtocolError):  # no final chunk: never a complete body
+        with front.stream("GET", "/test/broken") as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                received.append(line)
+    assert received[:1] == ['{"line": 1}']
+    custom_side = window(front)["backends"]["custom"]
+    assert custom_side["upstream_failures"] == 1 and custom_side["errors"] == 1
+
+
 # -- WebSocket -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_websocket_ping_and_context_request_through_the_proxy(sides, front, weight) -> None:
@@ -358,6 +372,18 @@ def test_metrics_count_per_backend(front) -> None:
                    "llmstruct_proxy_upstream_failures_total",
                    "llmstruct_proxy_latency_seconds_bucket"):  # fmt: skip
         assert f'{series}{{backend="legacy"' in text and f'{series}{{backend="custom"' in text
+
+
+def test_admin_key_from_the_environment_and_a_clean_stop(tmp_path: Path) -> None:
+    front = proxy("http://127.0.0.1:1", "http://127.0.0.1:2", tmp_path / "proxy.log",
+                  LLMSTRUCT_PROXY_ADMIN_KEY=ADMIN_KEY)  # fmt: skip
+    try:
+        with front.client() as client:
+            assert client.get("/_proxy/config").status_code == 401
+            assert client.get("/_proxy/config", headers=ADMIN).status_code == 200
+    finally:
+        front.stop()
+    assert front.process.returncode == 0  # SIGTERM: a graceful stop
 
 
 def test_without_admin_key_loopback_clients_are_answered(broken: Proc) -> None:
