@@ -22,6 +22,7 @@ from __future__ import annotations
 import http
 import re
 import time
+from time import time as _time
 from typing import Protocol
 
 from llmstruct.server.limits import Limits
@@ -132,6 +133,17 @@ _VERSIONS = frozenset(("1.0", "1.1"))
 _DIGITS = re.compile(rb"[0-9]{1,18}")  # 18 digits: below 2**63, checked before int()
 
 
+_HOST, _LENGTH, _CONNECTION, _CODING, _UPGRADE, _EXPECT = range(6)
+_SPECIAL = {
+    b"host": _HOST,
+    b"content-length": _LENGTH,
+    b"connection": _CONNECTION,
+    b"transfer-encoding": _CODING,
+    b"upgrade": _UPGRADE,
+    b"expect": _EXPECT,
+}
+
+
 def inspect_head(
     method: str,
     target: bytes,
@@ -162,21 +174,23 @@ def inspect_head(
     connection = b""
     upgrade = None
     expect = None
+    special = _SPECIAL.get
     for name, value in headers:
-        # Dispatch on the first letter first: most headers match none of these.
-        first = name[:1]
-        if first == b"h" and name == b"host":
+        # One dict probe per header: most headers are none of these.
+        kind = special(name)
+        if kind is None:
+            continue
+        if kind == _HOST:
             hosts += 1
-        elif first == b"c":
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"connection":
-                connection = connection + b"," + value if connection else value
-        elif first == b"t" and name == b"transfer-encoding":
+        elif kind == _LENGTH:
+            lengths.append(value)
+        elif kind == _CONNECTION:
+            connection = connection + b"," + value if connection else value
+        elif kind == _CODING:
             codings.append(value)
-        elif first == b"u" and name == b"upgrade":
+        elif kind == _UPGRADE:
             upgrade = value
-        elif first == b"e" and name == b"expect":
+        else:
             expect = value
     if hosts != 1 and (hosts or http_version == "1.1"):
         raise HTTPError(400, "Missing Host header" if not hosts else "Multiple Host headers")
@@ -198,11 +212,15 @@ def inspect_head(
         head.content_length = int(value)
         if head.content_length > limits.max_body_bytes:
             raise HTTPError(413, "Request body too large")
-    tokens = connection.lower() if connection else b""
-    if http_version == "1.1":
-        head.keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
+    if not connection:
+        head.keep_alive = http_version == "1.1"
+        tokens = b""
     else:
-        head.keep_alive = b"keep-alive" in tokens and _has_token(tokens, b"keep-alive")
+        tokens = connection.lower()
+        if http_version == "1.1":
+            head.keep_alive = b"close" not in tokens or not _has_token(tokens, b"close")
+        else:
+            head.keep_alive = b"keep-alive" in tokens and _has_token(tokens, b"keep-alive")
     if upgrade is not None and _has_token(tokens, b"upgrade"):
         head.upgrade = upgrade.strip().lower()
     if expect is not None and expect.strip().lower() == b"100-continue":
@@ -239,7 +257,7 @@ def _status_line(code: int) -> bytes:
 
 
 STATUS_LINES = {code: _status_line(code) for code in range(100, 600)}
-_date_cache: list = [0, b""]
+_date_cache: list = [0, b"", b""]  # [second, Date value, the whole "date: ...\r\n" line]
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -250,13 +268,17 @@ def http_date() -> bytes:
     """The ``Date`` header value (IMF-fixdate, RFC 9110 §5.6.7), recomputed once a second."""
     now = int(time.time())
     if now != _date_cache[0]:
-        t = time.gmtime(now)
-        _date_cache[0] = now
-        _date_cache[1] = (
-            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-        ).encode("ascii")
+        _set_date(now)
     return _date_cache[1]
+
+
+def _set_date(now: int) -> None:
+    t = time.gmtime(now)
+    value = (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    ).encode("ascii")
+    _date_cache[:] = [now, value, b"date: " + value + b"\r\n"]
 
 
 def response_head(
@@ -274,13 +296,16 @@ def response_head(
     goes to it unframed and the connection closes after it (the caller passes
     ``keep_alive=False`` then).
     """
-    parts = [STATUS_LINES.get(status) or _status_line(status), b"date: ", http_date(), b"\r\n"]
+    now = int(_time())
+    if now != _date_cache[0]:
+        _set_date(now)
+    parts = [STATUS_LINES.get(status) or _status_line(status), _date_cache[2]]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     if status < 200 or status == 204 or status == 304:
         pass  # no content, so no framing header (RFC 9110 §8.6, RFC 9112 §6.1)
     elif content_length is not None:
-        parts += (b"content-length: ", b"%d" % content_length, b"\r\n")
+        parts.append(b"content-length: %d\r\n" % content_length)
     elif not http10:
         parts.append(b"transfer-encoding: chunked\r\n")
     if not keep_alive:

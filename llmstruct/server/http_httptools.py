@@ -38,6 +38,9 @@ if not hasattr(httptools.HttpRequestParser, "set_dangerous_leniencies"):
     raise ImportError("httptools >= 0.6.3 is required for the httptools backend")
 
 _HttpParserUpgrade = httptools.HttpParserUpgrade
+# The method names llhttp reports, decoded once (a str per request is not made for them).
+_METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                             "OPTIONS", "CONNECT", "TRACE")}  # fmt: skip
 _HttpParserError = httptools.HttpParserError
 
 
@@ -45,6 +48,7 @@ class HttpToolsDriver:
     __slots__ = (
         "_sink",
         "_limits",
+        "_max_head",
         "_parser",
         "_url",
         "_headers",
@@ -63,6 +67,7 @@ class HttpToolsDriver:
     def __init__(self, sink: DriverSink, limits: Limits) -> None:
         self._sink = sink
         self._limits = limits
+        self._max_head = limits.max_head_bytes
         parser = self._parser = httptools.HttpRequestParser(self)
         parser.set_dangerous_leniencies(
             lenient_transfer_encoding=True, lenient_data_after_close=True
@@ -123,7 +128,7 @@ class HttpToolsDriver:
             self._line_tail += len(data)
         else:
             self._line_tail = len(data) - newline - 1
-        if self._head_bytes + self._line_tail > self._limits.max_head_bytes:
+        if self._head_bytes + self._line_tail > self._max_head:
             raise HTTPError(431, "Request head too large")
 
     # -- llhttp callbacks -------------------------------------------------------------
@@ -139,15 +144,15 @@ class HttpToolsDriver:
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_bytes += len(url)
-        if self._head_bytes > self._limits.max_head_bytes:
+        if self._head_bytes > self._max_head:
             self._fail(HTTPError(431, "Request head too large"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._in_head:
             return  # a trailer field of a chunked body
         self._headers.append((name.lower(), value))
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._limits.max_head_bytes:
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4
+        if size > self._max_head:
             self._fail(HTTPError(431, "Request head too large"))
         if b"\x7f" in value:  # llhttp refuses DEL too, but only in some positions
             self._fail(HTTPError(400, "Invalid request head"))
@@ -155,14 +160,15 @@ class HttpToolsDriver:
     def on_headers_complete(self) -> None:
         parser = self._parser
         self._in_head = False
-        method = parser.get_method().decode("ascii")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
         try:
             head = inspect_head(
                 method, self._url, parser.get_http_version(), self._headers, self._limits
             )
         except HTTPError as exc:
             self._fail(exc)
-        if len(method) + self._head_bytes + 12 > self._limits.max_head_bytes:
+        if len(method) + self._head_bytes + 12 > self._max_head:
             self._fail(HTTPError(431, "Request head too large"))
         if head.upgrade is not None or method == "CONNECT":
             head.raw = head.rebuild_raw()

@@ -118,8 +118,9 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or not self._parsing:
             return  # lingering after a refusal, or closing: discard
-        if self._phase is _IDLE:
-            self._set_phase(_HEAD)
+        fresh = self._phase is _IDLE
+        if fresh:
+            self._phase = _HEAD  # its deadline is set below, if the head is still incomplete
         self._head_seen = True
         self._feeding = True
         try:
@@ -131,6 +132,11 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(HTTPError(500, "Internal Server Error"))
         finally:
             self._feeding = False
+        if fresh and self._phase is _HEAD and not self.closing:
+            # A head began in this read and did not end in it (a whole request in
+            # one read, the usual case, never needs the head deadline).
+            self._set_phase(_HEAD)
+            self._head_seen = True
         if self._upgrade_pending:
             self._upgrade_pending = False
             self._run_queue()
@@ -189,7 +195,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.deadline = self.loop.time() + self.limits.body_timeout
             self._set_phase(_BODY)
         else:
-            self._set_phase(_BUSY)
+            self._phase = _BUSY  # no deadline: the server is working, not the client
         if len(self._cycles) == 1:
             self._run_queue()
         elif not self._read_paused:
