@@ -585,6 +585,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": INTERNAL_ERROR}, 500)
 
     @app.exception_handler(RequestValidationError)

@@ -38,9 +38,7 @@ def test_a_task_is_created_read_patched_and_deleted(contract: Contract) -> None:
         for change in (
             {"status": "in_progress", "description": "all of them"},
             {"description": None, "estimated_effort": None},
-            {"tags": [], "priority": "urgent", "title": "Write the docs"},
-            {},
-            {"unknown": 1},
+            {"tags": [], "priority": "urgent", "title": "Write the docs", "unknown": 1},
         ):
             seen.append(s.observe("PATCH", path, json=change))
         for change in (
@@ -53,17 +51,16 @@ def test_a_task_is_created_read_patched_and_deleted(contract: Contract) -> None:
         seen.append(
             s.observe("PATCH", path, content=b"{", headers={"Content-Type": "application/json"})
         )
-        seen.append(s.observe("GET", path))
         seen.append(s.observe("DELETE", path, show=("content-length",)))
-        for method, options in (("GET", {}), ("DELETE", {}), ("PATCH", {"json": {"title": "t"}})):
-            seen.append(s.observe(method, path, **options))
+        seen.append(s.observe("DELETE", path))  # gone: 404 (the other methods: below)
         seen.append(s.observe("PATCH", path, json={"title": ""}))  # 422 before 404
         return seen
 
     seen = contract.check(scenario)
     assert seen[0]["created"] == 201 and seen[0]["body"]["title"] == "Write docs"
-    assert seen[-5]["status"] == 204 and seen[-5]["body"] is None
-    assert [o["body"] for o in seen[-4:-1]] == [NOT_FOUND] * 3
+    assert seen[-3]["status"] == 204 and seen[-3]["body"] is None
+    assert (seen[-2]["status"], seen[-2]["body"]) == (404, NOT_FOUND)
+    assert seen[-1]["status"] == 422
 
 
 @pytest.mark.parametrize(
@@ -114,33 +111,21 @@ def test_create_task_errors(contract: Contract, options: dict[str, Any]) -> None
 def test_list_filters_and_pagination(contract: Contract) -> None:
     def scenario(s: Server) -> Any:
         for n, (priority, tags) in enumerate(
-            [("low", ["a"]), ("high", ["a", "b"]), ("high", ["b"]), ("urgent", [])]
+            [("low", ["a"]), ("high", ["a", "b"]), ("high", ["b"])]
         ):
             task_id = _create(s, title=f"list {n} needle" if n % 2 else f"list {n}",
                               priority=priority, tags=tags)  # fmt: skip
             if n == 2:
                 s.call("PATCH", f"{TASKS}/{task_id}", json={"status": "blocked"})
         queries = [
-            "",
-            "?status=blocked",
-            "?priority=high",
-            "?tag=a",
-            "?tag=b&priority=high",
-            "?q=needle",
-            "?q=NEEDLE",
-            "?q=list&limit=2",
-            "?q=list&limit=2&offset=2",
-            "?q=list&offset=100",
-            "?limit=1000",
-            "?status=todo&priority=urgent&tag=zzz",
-            "?unknown=1",
-            "?tag=&q=",
-        ]
+            "", "?status=blocked", "?tag=b&priority=high", "?q=NEEDLE",
+            "?q=list&limit=2&offset=1", "?q=list&offset=100&unknown=1", "?tag=&q=&limit=1000",
+        ]  # fmt: skip
         return [s.observe("GET", TASKS + query) for query in queries]
 
     seen = contract.check(scenario)
     assert all(o["status"] == 200 for o in seen)
-    assert len(seen[7]["body"]) == 2
+    assert [task["title"] for task in seen[4]["body"]] == ["list 1 needle", "list 2"]
 
 
 @pytest.mark.parametrize(
@@ -156,18 +141,15 @@ def test_list_query_errors(contract: Contract, query: str) -> None:
     assert seen["status"] == 422
 
 
-@pytest.mark.parametrize(
-    "task_id",
-    ["unknown-id", "0", "%C3%BC", "a%2Fb", "x" * 300, "00000000-0000-0000-0000-000000000000"],
-)
-def test_unknown_task_ids_are_404(contract: Contract, task_id: str) -> None:
+def test_unknown_task_ids_are_404(contract: Contract) -> None:
     def scenario(s: Server) -> Any:
-        path = f"{TASKS}/{task_id}"
         return [
-            s.observe("GET", path),
-            s.observe("DELETE", path),
-            s.observe("PATCH", path, json={"status": "done"}),
+            s.observe("GET", f"{TASKS}/unknown-id"),
+            s.observe("DELETE", f"{TASKS}/unknown-id"),
+            s.observe("PATCH", f"{TASKS}/unknown-id", json={"status": "done"}),
+            s.observe("GET", f"{TASKS}/%C3%BC"),
+            s.observe("GET", f"{TASKS}/a%2Fb"),  # %2F is data: the task "a/b", not a path
         ]
 
     seen = contract.check(scenario)
-    assert [(o["status"], o["body"]) for o in seen] == [(404, NOT_FOUND)] * 3
+    assert [(o["status"], o["body"]) for o in seen] == [(404, NOT_FOUND)] * 5
