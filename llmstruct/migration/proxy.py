@@ -375,40 +375,71 @@ class ProxyApp(App):
             response = Response(data, upstream.status)
             response.headers = headers
             return response
-        response = StreamingResponse(self._relay(side, request, upstream, job), upstream.status)
+        relay = _Relay(self, side, request, upstream, job)
+        response = StreamingResponse(relay, upstream.status)
         response.headers = headers
         return response
 
-    async def _relay(
-        self, side: str, request: Request, upstream: UpstreamResponse, job: Any
-    ) -> AsyncIterator[bytes]:
-        """The body as it arrives. An upstream failure midway ends the client's response
-        unfinished: ``ClientDisconnect`` makes the protocol close without the last chunk."""
-        status = upstream.status
-        failed = False
-        copy: list[bytes] | None = [] if job is not None else None
-        copied = 0
+
+class _Relay:
+    """A streamed upstream body on its way to the client.
+
+    The server calls ``aclose`` when the response ends, also when it never started
+    (the client left first): that is where the upstream connection goes back to its
+    pool and the request is counted, exactly once. An upstream failure midway ends
+    the client's response unfinished: ``ClientDisconnect`` makes the protocol close
+    without the last chunk, so the client sees a truncated body, never a short one.
+    """
+
+    def __init__(
+        self, app: ProxyApp, side: str, request: Request, upstream: UpstreamResponse, job: Any
+    ) -> None:
+        self.app = app
+        self.side = side
+        self.request = request
+        self.upstream = upstream
+        self.job = job
+        self.copy: list[bytes] | None = [] if job is not None else None
+        self.copied = 0
+        self.failed = False
+        self.finished = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in upstream.chunks():
-                if copy is not None:
-                    copied += len(chunk)
-                    if copied > self.shadow.body_limit:
-                        copy = None
+            async for chunk in self.upstream.chunks():
+                if self.copy is not None:
+                    self.copied += len(chunk)
+                    if self.copied > self.app.shadow.body_limit:
+                        self.copy = None  # too large to compare: compared without it
                     else:
-                        copy.append(chunk)
+                        self.copy.append(chunk)
                 yield chunk
         except UpstreamError as exc:
-            failed = True
+            self.failed = True
+            request = self.request
             log.warning("%s %s -> %s failed mid-stream: %s",
-                        request.method, request.path, side, exc.detail)  # fmt: skip
+                        request.method, request.path, self.side, exc.detail)  # fmt: skip
             raise ClientDisconnect() from None
-        finally:
-            await upstream.aclose()
-            elapsed = time.perf_counter() - request.started
-            self.stats.record(side, 502 if failed else status, elapsed, failure=failed)
-            if job is not None and not failed:
-                body = b"".join(copy) if copy is not None else None
-                self.shadow.submit(job, status, upstream.headers, body)
+        else:
+            self._finish(complete=True)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        self._finish(complete=False)
+
+    def _finish(self, complete: bool) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        status = 502 if self.failed else self.upstream.status
+        elapsed = time.perf_counter() - self.request.started
+        self.app.stats.record(self.side, status, elapsed, failure=self.failed)
+        if self.job is not None and complete:
+            body = b"".join(self.copy) if self.copy is not None else None
+            self.app.shadow.submit(self.job, status, self.upstream.headers, body)
 
 
 # -- running it ------------------------------------------------------------------------------------
