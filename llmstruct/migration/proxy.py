@@ -33,7 +33,9 @@ otherwise (an NDJSON scan arrives line by line). An upstream that cannot be
 reached, breaks, or exceeds the read timeout before the response head is
 answered 502 (504 for a timeout) with ``{"detail": ...}``; one that fails
 mid-stream ends the client's response without its last chunk (the client sees a
-truncated body, never a complete-looking one).
+truncated body, never a complete-looking one). A client that leaves during a
+stream is noticed at the next chunk, so its upstream connection is held at most
+until then or the read timeout.
 
 WebSocket upgrades are accepted here and relayed to the chosen side
 (``proxy_ws.py``). The admin API and its auth rule are ``proxy_admin.py``.

@@ -425,7 +425,8 @@ def test_bad_flags_are_one_line_and_exit_2(flags, message) -> None:
 
 
 def test_bad_upstream_url_is_one_line_and_exit_2() -> None:
-    command = [sys.executable, "-m", "llmstruct.migration.proxy_command",
+    # Through the real command line: ``llmstruct migrate proxy``.
+    command = [sys.executable, "-m", "llmstruct", "migrate", "proxy",
                "--legacy", "https://example.org", "--custom", "http://127.0.0.1:2"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=child_env(),
                           stdin=subprocess.DEVNULL, timeout=HANG)  # fmt: skip
