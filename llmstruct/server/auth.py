@@ -19,7 +19,6 @@ can reach it anyway, and nobody else can.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -67,6 +66,8 @@ def load_or_create_key(path: Path) -> tuple[str, bool]:
 
 
 def _create(path: Path) -> str:
+    import secrets  # with hashlib and random, 0.9 MiB: only the first start of all needs it
+
     key = secrets.token_urlsafe(32)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

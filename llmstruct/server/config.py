@@ -14,7 +14,6 @@ and the setting: ``serve`` prints it as one line and exits 2.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,11 +107,15 @@ def load_server_config(
 
 def _from_file(path: Path, values: dict[str, Any], limits: dict[str, Any]) -> None:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
+    import tomllib  # only with a file to read: 0.6 MiB a worker without one need not carry
+
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     table = document.get("server", {})
