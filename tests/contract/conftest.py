@@ -23,6 +23,12 @@ servers at the same point of the session: each server sees the same sequence of
 requests, on its own database. The answers before any scan are recorded when the
 servers start (``before_scan``), so that test does not depend on test order.
 
+The machinery (starting the servers, normalising, ``Trio``, ``Contract``) is in
+``harness.py``; the tests are ``test_*.py`` by area. Where the servers differed and
+the contract had to choose (a gzipped ETag is weak, HEAD is answered, ``Allow``
+lists every method, no trailing-slash redirect, ``%2F`` is data, every 422 is
+written), the reasons are in ``llmstruct/migration/fastapi_app.py``.
+
 Runtime: the servers start once per session, in parallel; the CLI bridge spawns a
 Python process per engine call, so scenarios keep engine calls few (validation
 errors, auth and routing never reach the engine). LLM timeouts are short (the
@@ -47,9 +53,6 @@ from tests.contract.harness import (  # noqa: E402
     start_servers,
 )
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-
 
 @pytest.fixture(scope="session")
 def llm() -> Iterator[LLM]:
@@ -60,6 +63,8 @@ def llm() -> Iterator[LLM]:
 
 @pytest.fixture(scope="session")
 def trio(tmp_path_factory: pytest.TempPathFactory, llm: LLM) -> Iterator[Trio]:
+    pytest.importorskip("fastapi", reason="the reference servers need the [fastapi] extra")
+    pytest.importorskip("uvicorn", reason="the reference servers need the [fastapi] extra")
     try:
         trio = start_servers(tmp_path_factory.mktemp("contract"), llm)
     except RuntimeError as exc:

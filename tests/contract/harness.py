@@ -63,8 +63,8 @@ def stable(value: Any) -> Any:
 
 
 def _ndjson(text: str) -> Any:
-    """A scan stream: the progress lines (files finish in any order, so sorted by file,
-    with ``current`` checked to count 1..N) and the last line."""
+    """A scan stream: the progress lines (files finish in any order, so sorted; each
+    ``current`` only checked to count 1..N) and the last line."""
     lines = [json.loads(line) for line in text.splitlines()]
     progress, last = lines[:-1], lines[-1] if lines else None
     counts = [line.get("current") for line in progress] == list(range(1, len(progress) + 1))
