@@ -89,21 +89,20 @@ class Cycle:
         proto = self.proto
         keep_alive = proto.keep_alive(self, response)
         body = response.body
-        head = response_head(
-            response.status,
-            response.headers,
-            len(body),
-            keep_alive,
-            self.head.http_version == "1.0",
+        head = self.head
+        status = response.status
+        data = response_head(
+            status, response.headers, len(body), keep_alive, head.http_version == "1.0"
         )
         self.started = True
         if not proto.closing:
-            if self.head.method == "HEAD" or response.status in (204, 304):
-                proto.transport.write(head)
+            if head.method == "HEAD" or status == 204 or status == 304:
+                proto.transport.write(data)
+            elif len(body) < 65536:
+                proto.transport.write(data + body)  # one write, one send(2), for a small body
             else:
-                proto.transport.write(head + body if len(body) < 65536 else head)
-                if len(body) >= 65536:
-                    proto.transport.write(body)
+                proto.transport.write(data)
+                proto.transport.write(body)
         proto.complete(self, keep_alive)
 
     async def stream(self, response: Any) -> None:

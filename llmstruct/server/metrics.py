@@ -28,6 +28,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # prometheus_client's default histogram buckets (seconds).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _UNMATCHED = "<unmatched>"
+_bucket = bisect.bisect_left
+_perf_counter = time.perf_counter
 
 
 def _label(value: str) -> str:
@@ -56,12 +58,13 @@ class Metrics:
         self.in_flight -= 1
         endpoint = request.route or _UNMATCHED
         key = (request.method, endpoint, response.status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        elapsed = time.perf_counter() - request.started
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
+        elapsed = _perf_counter() - request.started
         series = self.durations.get(endpoint)
         if series is None:
             series = self.durations[endpoint] = [[0] * (len(BUCKETS) + 1), 0.0, 0]
-        series[0][bisect.bisect_left(BUCKETS, elapsed)] += 1
+        series[0][_bucket(BUCKETS, elapsed)] += 1
         series[1] += elapsed
         series[2] += 1
         return response

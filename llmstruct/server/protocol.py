@@ -78,6 +78,7 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.app = state.app
+        self._response_class = state.app.response_class
         self.limits = state.limits
         self.loop = state.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -263,7 +264,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
         else:
             result = self.app.handle(cycle.request)
-        if isinstance(result, self.app.response_class) and not result.streaming:
+        if isinstance(result, self._response_class) and not result.streaming:
             cycle.write(result)
         else:
             cycle.task = self.loop.create_task(self._finish_async(cycle, result))
