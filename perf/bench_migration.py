@@ -57,6 +57,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,41 @@ def server_command(name: str, root: Path, profile: Path | None) -> list[str]:
             "--log-level", "warning"]  # fmt: skip
 
 
+class ServerLog:
+    """Drains a server's stderr (its port announcement, then the access log) from a pipe.
+
+    A pipe, as under systemd, not a file: the custom server writes a log line per
+    request, and on the project's filesystem those appends would be flushed by
+    every fsync of the task database (ext4 data=ordered), charging the log to the
+    task writes. Only the head (the announcement) and the tail (errors) are kept.
+    """
+
+    ANNOUNCED = re.compile(rb"serving (?:FastAPI )?on http://127\.0\.0\.1:(\d+)")
+    KEEP = 4096
+
+    def __init__(self, pipe: Any) -> None:
+        self.head, self.tail = b"", b""
+        self.port: int | None = None
+        self.closed = threading.Event()
+        self._pipe = pipe
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        fd = self._pipe.fileno()
+        while chunk := os.read(fd, 1 << 16):
+            if len(self.head) < self.KEEP:
+                self.head += chunk[: self.KEEP - len(self.head)]
+                found = self.ANNOUNCED.search(self.head)
+                if found and self.port is None:
+                    self.port = int(found.group(1))
+            self.tail = (self.tail + chunk)[-self.KEEP :]
+        self._pipe.close()
+        self.closed.set()
+
+    def text(self) -> str:
+        return (self.head + b"\n...\n" + self.tail).decode(errors="replace").strip()[-400:]
+
+
 def start(name: str, root: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, int]:
     """Start ``name`` pinned to the server core; ``(process, port)`` once it answers."""
     if name == "limit":
@@ -154,22 +190,18 @@ def start(name: str, root: Path, args: argparse.Namespace) -> tuple[subprocess.P
     env = _env()
     env.update(LLMSTRUCT_API_KEY=KEY, LLMSTRUCT_RATE_LIMIT="1000000000",
                LLMSTRUCT_RATE_BURST="1000000000")  # fmt: skip
-    log = root.parent / f"{name}.log"  # stderr: the port announcement, then the access log
     command = ["taskset", "-c", str(args.server_cpu), *server_command(name, root, args.profile)]
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+    process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    log = ServerLog(process.stderr)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(rb"serving (?:FastAPI )?on http://127\.0\.0\.1:(\d+)", log.read_bytes())
-        if found:
-            return process, int(found.group(1))
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.port is not None:
+            return process, log.port
+        time.sleep(0.05)
     bench_http.stop(process)
-    tail = log.read_bytes().decode(errors="replace").strip()[-400:]
-    raise BenchError(f"{name} did not start (exit {process.returncode}): {tail}")
+    log.closed.wait(5)
+    raise BenchError(f"{name} did not start (exit {process.returncode}): {log.text()}")
 
 
 def check_answers(port: int, runs: dict[str, list[tuple[str, str, str]]]) -> None:
