@@ -49,6 +49,7 @@ def twin_fixture(name: str) -> Callable[..., ModuleType]:
 lru_module = twin_fixture("lru")
 router_module = twin_fixture("router")
 assemble_module = twin_fixture("assemble")
+httphead_module = twin_fixture("httphead")
 
 
 class FakeClock:
