@@ -34,6 +34,11 @@ with ``--cli-connections`` connections for ``--cli-duration`` s; the limit gets
 RSS is the server process's VmRSS (and VmHWM, its peak) after its runs -- for the
 CLI bridge the uvicorn process only, not its short-lived children.
 
+The projects live in ``--workdir`` (default: the system's temporary directory), and
+so does each task database: a create commits with ``synchronous=FULL``, one fsync
+each, so on a disk the ``create`` figures (and the mix's) include the disk's sync
+latency. ``--workdir /dev/shm`` (tmpfs: fsync is free) leaves only the CPU cost.
+
 Targets (issue 6): custom-httptools on the mix >= 5x FastAPI in-process
 throughput, p95 <= 1/5, RSS <= 50 %; context >= 100x the CLI bridge's throughput;
 health within 2x of the limit::
