@@ -154,9 +154,9 @@ class ServerLog:
     """Drains a server's stderr (its port announcement, then the access log) from a pipe.
 
     A pipe, as under systemd, not a file: the custom server writes a log line per
-    request, and on the project's filesystem those appends would be flushed by
-    every fsync of the task database (ext4 data=ordered), charging the log to the
-    task writes. Only the head (the announcement) and the tail (errors) are kept.
+    request, and a log file on the project's disk would add its writes to the
+    disk the task database syncs. Only the head (the announcement) and the tail
+    (errors) are kept.
     """
 
     ANNOUNCED = re.compile(rb"serving (?:FastAPI )?on http://127\.0\.0\.1:(\d+)")
