@@ -25,6 +25,8 @@ def test_context_by_path_in_each_mode(contract: Contract, scanned: Trio, target:
     seen = contract.check(lambda s: s.observe("GET", f"{BY_PATH}/{target}"))
     assert seen["status"] == 200
     assert seen["body"]["mode"] == target.split("?")[0]
+    if target == "FULL":
+        assert "def total(items):" in seen["body"]["context_data"]["text"]
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ def test_scan_answers_a_scan_response(contract: Contract, scanned: Trio) -> None
     body = {"incremental": False, "deep_analysis": True, "exclude_patterns": ["*.js"]}
     seen = contract.check(lambda s: s.observe("POST", SCAN, json=body))
     assert (seen["status"], seen["body"]["status"]) == (200, "completed")
+    assert (seen["body"]["files_processed"], seen["body"]["output_path"]) == (3, "struct.json")
 
 
 def test_scan_streams_the_same_ndjson_lines(contract: Contract, scanned: Trio) -> None:
