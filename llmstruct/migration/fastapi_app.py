@@ -39,6 +39,9 @@ Contract decisions (the custom server answers the same; ``{"detail": ...}`` bodi
   compared weakly (``W/`` ignored, ``*`` matches) and a match is 304 with the ETag.
   Gzipped (``minimum_size=1000``), the ETag is weak: ``W/"<hash>"`` (``WeakETagWhenEncoded``;
   why there).
+* Gzip: for an ``Accept-Encoding`` that allows it (``q=0`` refuses, ``*`` allows:
+  ``GzipAcceptance``), answers of 1000 bytes or more and NDJSON streams (flushed per
+  line), with ``Vary: Accept-Encoding``.
 * Routing: a path that matches a route but not its method is 405 ``"Method Not
   Allowed"`` with ``Allow`` listing every method of that path, sorted, HEAD included
   wherever GET is (Starlette would list only the first route's). HEAD is answered
@@ -527,10 +530,40 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+class GzipAcceptance:
+    """Outside GZipMiddleware: ``Accept-Encoding`` read as RFC 9110 §12.5.3 reads it,
+    as on the custom server (``server.middleware._accepts_gzip``): ``gzip;q=0`` refuses
+    gzip (GZipMiddleware looks for the substring and compresses) and ``*`` accepts it.
+    GZipMiddleware then sees ``gzip`` or no header at all."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        from llmstruct.server.middleware import _accepts_gzip
+
+        self.app = app
+        self.accepts = _accepts_gzip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            asked = [v for n, v in scope["headers"] if n == b"accept-encoding"]
+            if asked:
+                headers = [(n, v) for n, v in scope["headers"] if n != b"accept-encoding"]
+                if self.accepts(b", ".join(asked).decode("latin-1")):
+                    headers.append((b"accept-encoding", b"gzip"))
+                scope["headers"] = headers  # in place: the outer layers keep one scope
+        await self.app(scope, receive, send)
+
+
 def _gzip_options() -> dict[str, Any]:
-    # Progress lines must reach the client as they come; GZipMiddleware buffers a
-    # stream. Starlette >= 0.47 can leave a content type alone; older ones compress.
+    # Progress lines must reach the client as they come. A GZipMiddleware that
+    # sync-flushes each chunk of a stream (as the custom server's Gzip does) may
+    # compress NDJSON as any text, and does, as the custom server; an older one
+    # buffers a stream, so there NDJSON is left alone where it can be (Starlette >=
+    # 0.47: exclude_content_types).
+    import starlette.middleware.gzip
+
     options: dict[str, Any] = {"minimum_size": 1000}
+    if "Z_SYNC_FLUSH" in inspect.getsource(starlette.middleware.gzip):
+        return options
     parameters = inspect.signature(GZipMiddleware.__init__).parameters
     if "exclude_content_types" in parameters:
         default = parameters["exclude_content_types"].default
@@ -573,6 +606,7 @@ def create_app(
     app.add_middleware(HeadAsGet)
     app.add_middleware(GZipMiddleware, **_gzip_options())
     app.add_middleware(WeakETagWhenEncoded)
+    app.add_middleware(GzipAcceptance)
     app.add_middleware(APIKeyMiddleware, key=api_key)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),

@@ -14,6 +14,7 @@ SCAN = "/api/v1/project/scan"
 IDENTITY = {"Accept-Encoding": "identity"}
 GZIP = {"Accept-Encoding": "gzip"}
 ENCODING = ("etag", "content-encoding", "vary")
+ZIP = ("content-encoding", "vary")
 
 
 def test_before_any_scan_the_struct_endpoints_are_409(contract: Contract) -> None:
@@ -37,13 +38,17 @@ def test_scan_answers_a_scan_response(contract: Contract, scanned: Trio) -> None
 def test_scan_streams_the_same_ndjson_lines(contract: Contract, scanned: Trio) -> None:
     def scenario(s: Server) -> Any:
         headers = {"Accept": NDJSON}
-        return [s.observe("POST", SCAN, json={"incremental": False}, headers=headers)]
+        seen = [s.observe("POST", SCAN, json={"incremental": False}, headers=headers, show=ZIP)]
+        zipped = {**headers, "Accept-Encoding": "gzip"}  # flushed per line, decoded by httpx
+        seen.append(s.observe("POST", SCAN, json={}, headers=zipped, show=ZIP))
+        return seen
 
     seen = contract.check(scenario)
     stream = seen[0]["body"]
     assert seen[0]["content-type"].startswith(NDJSON)
     assert stream["counts_up"] and len(stream["progress"]) == 4
     assert stream["last"]["status"] == "completed"
+    assert seen[1]["content-encoding"] == "gzip" and seen[1]["body"]["counts_up"]
 
 
 JSON_TYPE = {"Content-Type": "application/json"}
@@ -122,6 +127,20 @@ def etag_of(response: Any, etag: str) -> str:
     """The ETag of ``response`` relative to the identity one: "same", "weak" or the value."""
     found = response.headers.get("etag")
     return {etag: "same", f"W/{etag}": "weak"}.get(found, found)
+
+
+@pytest.mark.parametrize(
+    "accept", ["gzip;q=0", "*", "identity;q=1, *;q=0", "br, gzip;q=0.5", "GZIP", "deflate"]
+)
+def test_gzip_follows_the_accept_encoding_rules(
+    contract: Contract, scanned: Trio, accept: str
+) -> None:
+    def scenario(s: Server) -> Any:
+        seen = s.observe("GET", STRUCT, headers={"Accept-Encoding": accept}, show=ENCODING)
+        return {**seen, "body": sorted(seen["body"])}
+
+    seen = contract.check(scenario)
+    assert seen["status"] == 200 and seen["vary"] == "Accept-Encoding"
 
 
 def test_struct_body_is_the_same_struct(contract: Contract, scanned: Trio) -> None:
