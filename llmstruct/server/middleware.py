@@ -97,7 +97,13 @@ class LogSink:
         self._timer: Any = None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buffer += _dumps(record, option=_NEWLINE)
+        buffer = self._buffer
+        buffer += _dumps(record, option=_NEWLINE)
+        if len(buffer) >= 65536 or self._timer is None:
+            self._appended()
+
+    def _appended(self) -> None:
+        """Lines were added to ``_buffer`` (one bytearray for good): flush it or arm the timer."""
         if len(self._buffer) >= 65536:
             self.flush()
         elif self._timer is None:
@@ -113,7 +119,8 @@ class LogSink:
             self._timer.cancel()
             self._timer = None
         if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
+            data = bytes(self._buffer)
+            self._buffer.clear()
             try:
                 self.stream.write(data)
                 self.stream.flush()
@@ -161,7 +168,6 @@ class AccessLog:
 
     def __init__(self, sink: LogSink | None = None) -> None:
         self.sink = sink or LogSink()
-        self.write = self.sink.write
         self.pid = os.getpid()
 
     def on_response(self, request: Request, response: Response) -> Response:
@@ -185,7 +191,11 @@ class AccessLog:
             record["query"] = redact_query(request.query_string)
         if request.route is not None:
             record["route"] = request.route
-        self.write(record)
+        sink = self.sink  # LogSink.write, inline: this runs once per request
+        buffer = sink._buffer
+        buffer += _dumps(record, option=_NEWLINE)
+        if len(buffer) >= 65536 or sink._timer is None:
+            sink._appended()
         return response
 
     def on_refusal(self, status: int | None, detail: str, client: Any) -> None:
