@@ -199,11 +199,12 @@ def wrk(port: int, path: str, args: Any, duration: float, headers: list[str]) ->
     for pct in ("50", "99"):
         value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
         latency[pct] = float(value) * _UNITS[unit]
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     if bad:
         raise RuntimeError(f"{path}: {bad.group(1)} non-2xx responses:\n{out}")
-    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"],
+    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"], "requests": total,
             "socket_errors": errors.group(0) if errors else ""}  # fmt: skip
 
 
@@ -216,14 +217,35 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, port: int, path: str, args: Any, headers: list[str]) -> dict:
+    """wrk's figures plus the server's CPU time per request and its share of its CPU.
+
+    On a shared machine the server may not get its whole CPU (other jobs, or a
+    client that cannot keep it busy): CPU time per request compares the
+    servers' own cost whatever share each got; ``cpu_share`` shows that share.
+    """
+    before = cpu_seconds(pid)
+    result = wrk(port, path, args, args.duration, headers)
+    used = cpu_seconds(pid) - before
+    result["cpu_us"] = used / max(1, result["requests"]) * 1e6
+    result["cpu_share"] = used / args.duration
+    return result
+
+
 def one_round(name: str, args: Any) -> dict:
     process, port = start(name, args.server_cpu)
     try:
         auth = [f"Authorization: Bearer {KEY}"]
         wrk(port, LOOKUP, args, args.warmup, auth)  # warm-up, not recorded
         result = {
-            "health": wrk(port, HEALTH, args, args.duration, []),
-            "lookup": wrk(port, LOOKUP, args, args.duration, auth),
+            "health": measured(process.pid, port, HEALTH, args, []),
+            "lookup": measured(process.pid, port, LOOKUP, args, auth),
         }
         result["rss_kib"], result["hwm_kib"] = rss_kib(process.pid)
         return result
@@ -238,7 +260,7 @@ def median_of(rounds: list[dict]) -> dict:
     for endpoint in ("health", "lookup"):
         merged[endpoint] = {
             key: statistics.median(r[endpoint][key] for r in rounds)
-            for key in ("rps", "p50_ms", "p99_ms")
+            for key in ("rps", "p50_ms", "p99_ms", "cpu_us", "cpu_share")
         }
     for key in ("rss_kib", "hwm_kib"):
         merged[key] = statistics.median(r[key] for r in rounds)
@@ -284,8 +306,8 @@ def report(results: dict, args: Any, info: dict) -> str:
         f"median of {args.rounds} rounds; server on CPU {args.server_cpu}, wrk on CPU "
         f"{args.client_cpu}",
         "",
-        "| server | endpoint | req/s | p50 ms | p99 ms | RSS MiB (peak) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| server | endpoint | req/s | p50 ms | p99 ms | RSS MiB (peak) | CPU µs/req (share) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = {"httptools": "llmstruct httptools", "h11": "llmstruct h11",
              "fastapi": "FastAPI/uvicorn", CEILING: "ceiling: canned bytes, no HTTP"}  # fmt: skip
@@ -297,11 +319,12 @@ def report(results: dict, args: Any, info: dict) -> str:
             e = r[endpoint]
             lines.append(
                 f"| {names[name]} | {endpoint} | {e['rps']:,.0f} | {e['p50_ms']:.2f} | "
-                f"{e['p99_ms']:.2f} | {r['rss_kib'] / 1024:.1f} ({r['hwm_kib'] / 1024:.1f}) |"
+                f"{e['p99_ms']:.2f} | {r['rss_kib'] / 1024:.1f} ({r['hwm_kib'] / 1024:.1f}) | "
+                f"{e['cpu_us']:.1f} ({e['cpu_share']:.0%}) |"
             )
     base = results["fastapi"]
-    lines += ["", "| vs FastAPI | endpoint | throughput | p99 | RSS | targets |",
-              "| --- | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+    lines += ["", "| vs FastAPI | endpoint | throughput | p99 | RSS | targets | CPU/req |",
+              "| --- | --- | ---: | ---: | ---: | --- | ---: |"]  # fmt: skip
     for name, needed in (("httptools", 5.0), ("h11", 1.5)):
         r = results[name]
         for endpoint in ("health", "lookup"):
@@ -312,7 +335,8 @@ def report(results: dict, args: Any, info: dict) -> str:
             lines.append(
                 f"| {names[name]} | {endpoint} | {speed:.2f}x (>= {needed:g}x) | {p99:.2f}x"
                 f"{' (<= 0.2x)' if name == 'httptools' else ''} | {rss:.2f}x (<= 0.5x) | "
-                f"{'met' if all(ok) else 'NOT met'} |"
+                f"{'met' if all(ok) else 'NOT met'} | "
+                f"1/{base[endpoint]['cpu_us'] / r[endpoint]['cpu_us']:.2f} |"
             )
     if CEILING in results:
         ceiling = results[CEILING]
