@@ -25,6 +25,7 @@ where the server imports them from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from llmstruct._ext.httphead import (
@@ -77,7 +78,7 @@ class Driver(Protocol):
     def feed(self, data: bytes) -> None: ...
 
 
-def error_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> bytes:
+def error_response(status: int, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     """A complete ``{"detail": ...}`` response that ends the connection."""
     body = b'{"detail":"%s"}' % detail.replace("\\", "\\\\").replace('"', '\\"').encode()
     head = response_head(

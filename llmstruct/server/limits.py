@@ -103,7 +103,7 @@ class Limits:
 
     def replace(self, **changes: Any) -> Limits:
         """A copy with some limits changed, each checked (``ValueError`` names it)."""
-        checked = {name: check_limit(name, value) for name, value in changes.items()}
+        checked: dict[str, Any] = {name: check_limit(name, v) for name, v in changes.items()}
         return replace(self, **checked)
 
 
