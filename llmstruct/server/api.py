@@ -166,6 +166,15 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         except Exception as exc:
             raise _http_error(exc, engine) from None
 
+    async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the executor, for task writes: each commits with an fsync
+        (``synchronous=FULL``), which must not stall every other request on the loop.
+        The store serialises its own callers; reads stay inline (no fsync)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+
     def inline(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
@@ -220,17 +229,17 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
 
     async def create_task(request: Request) -> Any:
         body = await _body(request, models.TaskCreateRequest)
-        return JSONResponse(_dump(inline(engine.tasks.create, body)), 201)
+        return JSONResponse(_dump(await in_thread(engine.tasks.create, body)), 201)
 
     def get_task(request: Request) -> Any:
         return _dump(inline(engine.tasks.get, request.path_params["id"]))
 
     async def update_task(request: Request) -> Any:
         body = await _body(request, models.TaskUpdateRequest)
-        return _dump(inline(engine.tasks.update, request.path_params["id"], body))
+        return _dump(await in_thread(engine.tasks.update, request.path_params["id"], body))
 
-    def delete_task(request: Request) -> Response:
-        if not inline(engine.tasks.delete, request.path_params["id"]):
+    async def delete_task(request: Request) -> Response:
+        if not await in_thread(engine.tasks.delete, request.path_params["id"]):
             raise HTTPException(404, TASK_NOT_FOUND)
         return Response(b"", 204)
 
