@@ -17,28 +17,30 @@ errors each route answers (400, 404, 409, 502-504), and the API-key security
 (``Authorization: Bearer`` or ``X-API-Key``; a public route has ``security: []``)
 with its 401 and the rate limit's 429.
 
-``add_openapi_route(app)`` serves the document at ``/openapi.json`` without a key.
+``add_openapi_route(app)`` (``openapi_route``, which loads this module only at the first
+request) serves the document at ``/openapi.json`` without a key.
 It is built at the first request, from the routes registered by then, and kept as
 bytes; a route registered later makes the next request build it again.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
 from llmstruct import __version__
-from llmstruct.server.app import App, Request, Response, Route, RouteDoc
+from llmstruct.server.app import App, Route, RouteDoc
+from llmstruct.server.openapi_route import OPENAPI_PATH, add_openapi_route
 
 __all__ = ["OPENAPI_PATH", "TITLE", "add_openapi_route", "build_document"]
 
-OPENAPI_PATH = "/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 TITLE = "LLMStruct API"
 DESCRIPTION = "Universal codebase analysis API with LLM integration"
@@ -207,12 +209,21 @@ def _operation(route: Route, doc: RouteDoc, method: str, schemas: _Schemas) -> d
     return operation
 
 
+def _named(reference: str) -> Any:
+    """``"package.module:Name"``: a model named by a route that must not import it at
+    start-up (pydantic is loaded only when the document is built)."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _documented(routes: Iterable[Route]) -> list[tuple[Route, RouteDoc]]:
     """The routes the document lists, each with its declaration (an empty one if it
     declared nothing: it is listed all the same, and the tests refuse it)."""
     listed = []
     for route in routes:
         doc = route.doc or RouteDoc()
+        if isinstance(doc.response, str):
+            doc = replace(doc, response=_named(doc.response))
         if doc.include_in_schema:
             listed.append((route, doc))
     return listed
@@ -267,14 +278,3 @@ def _reachable(root: Any, components: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- serving ---------------------------------------------------------------------------------------
-def add_openapi_route(app: App, path: str = OPENAPI_PATH) -> None:
-    """Serve ``app``'s document at ``path``, open to all (as FastAPI's ``/openapi.json``)."""
-    cached: list[Any] = [-1, b""]  # [number of routes it was built from, the JSON bytes]
-
-    def openapi(request: Request) -> Response:
-        if cached[0] != len(app.routes):
-            cached[1] = orjson.dumps(build_document(app))
-            cached[0] = len(app.routes)
-        return Response(cached[1], media_type="application/json")
-
-    app.add_route(path, openapi, public=True, include_in_schema=False)

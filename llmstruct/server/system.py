@@ -15,11 +15,10 @@ from __future__ import annotations
 import time
 
 from llmstruct import __version__
-from llmstruct.api.models import HealthResponse
 from llmstruct.server.app import App, JSONResponse, Request, Response
 from llmstruct.server.metrics import Metrics
 from llmstruct.server.middleware import LogSink, default_chain
-from llmstruct.server.openapi import add_openapi_route
+from llmstruct.server.openapi_route import add_openapi_route
 
 __all__ = ["build_app", "add_system_routes", "HEALTH_PATH", "METRICS_PATH"]
 
@@ -39,7 +38,7 @@ def add_system_routes(app: App, metrics: Metrics) -> None:
         return metrics.response()
 
     app.add_route(HEALTH_PATH, health, public=True, summary="Health", tags=("system",),
-                  response=HealthResponse)  # fmt: skip
+                  response="llmstruct.api.models:HealthResponse")  # fmt: skip
     app.add_route(METRICS_PATH, metrics_text, summary="Metrics Text", tags=("system",),
                   media_type="text/plain")  # fmt: skip
 

@@ -296,3 +296,17 @@ def test_route_declarations_are_kept_off_the_request_path(app: App) -> None:
     # as before: the contract lives only in app.routes.
     match = app.router.resolve("GET", "/api/v1/tasks")
     assert set(type(match.handler).__slots__) == {"fn", "is_async", "public"}
+
+
+def test_a_server_without_the_api_does_not_load_the_document_builder() -> None:
+    # pydantic's schema machinery is ~11 MiB of RSS: it is loaded when /openapi.json is
+    # first asked for, not when a server that answers health and lookups starts.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from llmstruct.server.system import build_app; build_app(None); "
+        "print(sorted(m for m in ('pydantic', 'llmstruct.server.openapi') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
