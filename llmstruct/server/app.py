@@ -333,14 +333,14 @@ class RouteDoc:
 
     ``body`` and ``query`` are the pydantic models the handler validates its JSON body
     and its query string with; ``path_types`` the type of a path parameter that is not
-    any string (e.g. a ``Literal``) by name; ``response`` is the type of a successful answer (a
-    model, ``list[Model]``, a ``"module:Name"`` string naming a model that the route's
-module must not import at start-up, or None for a body the document does not describe) sent as
-    ``media_type`` with ``status_code``. ``errors`` are the other statuses the route
-    answers with ``{"detail": ...}`` (422 is implied by a body, a query or a path
-    parameter, as FastAPI implies it); ``responses`` are extra OpenAPI response
-    objects by status, merged over the generated ones (another media type, a 304).
-    ``include_in_schema=False`` leaves the route out (the document itself).
+    any string (e.g. a ``Literal``) by name; ``response`` is the type of a successful
+    answer (a model, ``list[Model]``, a ``"module:Name"`` string naming a model the
+    route's module must not import at start-up, or None for a body the document does
+    not describe) sent as ``media_type`` with ``status_code``. ``errors`` are the other
+    statuses the route answers with ``{"detail": ...}`` (422 is implied by a body, a
+    query or a path parameter, as FastAPI implies it); ``responses`` are extra OpenAPI
+    response objects by status, merged over the generated ones (another media type, a
+    304). ``include_in_schema=False`` leaves the route out (the document itself).
     """
 
     summary: str | None = None

@@ -51,6 +51,9 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     rate_limit: float = 100.0  # requests per second per client; 0 disables
     rate_burst: int = 200
+    # Peers whose X-Forwarded-For names the client (for the rate limit), as uvicorn's
+    # --forwarded-allow-ips defaults to loopback: a proxy on the same host.
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     log_level: str = "info"
     access_log: bool = True
     limits: Limits = field(default=DEFAULT_LIMITS)
@@ -69,6 +72,7 @@ _SETTINGS: dict[str, str] = {
     "cors_origins": "list",
     "rate_limit": "float",
     "rate_burst": "int",
+    "forwarded_allow_ips": "list",
     "log_level": "str",
     "access_log": "bool",
 }

@@ -274,18 +274,29 @@ class RateLimit:
     Public routes (health) are not counted. At most ``max_clients`` buckets are
     kept; past that, full (idle) buckets are dropped first, since a new bucket
     starts full anyway.
+
+    Behind a reverse proxy (``llmstruct migrate proxy``, nginx) every request comes
+    from the proxy's address: when the peer is one of ``trusted`` proxies, the
+    client is the rightmost ``X-Forwarded-For`` address that is not itself trusted
+    (uvicorn's ``--forwarded-allow-ips`` rule; the left part is the client's word
+    and cannot be believed). An untrusted peer's header is ignored.
     """
 
-    def __init__(self, rate: float, burst: int, max_clients: int = 10_000) -> None:
+    def __init__(
+        self, rate: float, burst: int, max_clients: int = 10_000, trusted: Iterable[str] = ()
+    ) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.max_clients = max_clients
+        self.trusted = frozenset(trusted)
         self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last refill]
 
     def on_request(self, request: Request) -> Response | None:
         if request.public:
             return None
         client = request.client[0] if request.client else ""
+        if client in self.trusted:
+            client = self._forwarded_client(request, client)
         now = _monotonic()
         bucket = self._buckets.get(client)
         if bucket is None:
@@ -302,6 +313,16 @@ class RateLimit:
             return error_json(429, "Rate limit exceeded", {"Retry-After": str(retry)})
         bucket[0] = tokens - 1.0
         return None
+
+    def _forwarded_client(self, request: Request, peer: str) -> str:
+        forwarded = request.headers.get("x-forwarded-for")
+        if not forwarded:
+            return peer
+        for hop in reversed(forwarded.split(",")):
+            hop = hop.strip()
+            if hop and hop not in self.trusted:
+                return hop
+        return peer
 
     def _evict(self, now: float) -> None:
         full = [c for c, (tokens, last) in self._buckets.items()
@@ -465,6 +486,7 @@ def default_chain(
     log_sink: LogSink | None = None,
     metrics: Any = None,
     gzip_minimum: int = 1000,
+    forwarded_allow_ips: Iterable[str] = (),
 ) -> list[Any]:
     """The server's middleware, outermost first (see the module docstring for the order)."""
     chain: list[Any] = [RequestId(), AccessLog(log_sink)]
@@ -472,6 +494,6 @@ def default_chain(
         chain.append(metrics)
     chain.append(CORS(cors_origins))
     if rate > 0:
-        chain.append(RateLimit(rate, burst))
+        chain.append(RateLimit(rate, burst, trusted=forwarded_allow_ips))
     chain += [APIKeyAuth(api_key), Gzip(gzip_minimum)]
     return chain

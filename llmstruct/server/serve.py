@@ -244,6 +244,7 @@ async def _serve(
         cors_origins=config.cors_origins,
         rate_limit=config.rate_limit,
         rate_burst=config.rate_burst,
+        forwarded_allow_ips=config.forwarded_allow_ips,
         access_log=config.access_log,
     )
     if configure is not None:

@@ -49,6 +49,7 @@ def build_app(
     cors_origins: tuple[str, ...] = (),
     rate_limit: float = 100.0,
     rate_burst: int = 200,
+    forwarded_allow_ips: tuple[str, ...] = (),
     access_log: bool = True,
     log_sink: LogSink | None = None,
     websocket: bool = True,
@@ -64,6 +65,7 @@ def build_app(
         cors_origins=cors_origins,
         rate=rate_limit,
         burst=rate_burst,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_sink=log_sink,
         metrics=metrics,
     )

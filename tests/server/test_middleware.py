@@ -265,6 +265,26 @@ def test_rate_limit_answers_429_with_retry_after(serve):
     assert request(server.port, "/api/v1/system/health").status == 200  # health is not limited
 
 
+@pytest.mark.parametrize("trusted", [True, False])
+def test_rate_limit_behind_a_trusted_proxy_counts_each_forwarded_client(serve, trusted):
+    # A proxy on loopback forwards two clients: with the proxy trusted each has its own
+    # bucket (the rightmost untrusted X-Forwarded-For hop); untrusted, the header is
+    # ignored and both share the proxy's bucket.
+    app = build_app(KEY, rate_limit=1, rate_burst=2, log_sink=LogSink(io.BytesIO()),
+                    forwarded_allow_ips=("127.0.0.1",) if trusted else ())  # fmt: skip
+
+    def status(client: str) -> int:
+        headers = {"X-API-Key": KEY, "X-Forwarded-For": f"{client}, 127.0.0.1"}
+        return request(server.port, "/api/v1/system/metrics", headers).status
+
+    server = serve(app)
+    first = [status("203.0.113.7") for _ in range(2)]
+    other = status("198.51.100.9")
+    assert first == [200, 200]
+    assert other == (200 if trusted else 429)
+    assert status("203.0.113.7") == 429
+
+
 def test_no_auth_mode_serves_without_a_key(serve):
     app = build_app(None, log_sink=LogSink(io.BytesIO()))
     server = serve(app)
