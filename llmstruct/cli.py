@@ -33,7 +33,7 @@ class UsageError(Exception):
 
 def _version_line() -> str:
     # Importing the selectors records which twin each one loaded.
-    from llmstruct._ext import IMPLEMENTATIONS, assemble, lru, router  # noqa: F401
+    from llmstruct._ext import IMPLEMENTATIONS, assemble, httphead, lru, router  # noqa: F401
 
     twins = ", ".join(f"{name}={impl}" for name, impl in sorted(IMPLEMENTATIONS.items()))
     return f"llmstruct {__version__} (extensions: {twins})"
