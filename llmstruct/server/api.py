@@ -14,16 +14,15 @@ compares both servers request by request. Each ``add_route`` also declares the r
 contract (models, statuses, errors): ``openapi.py`` builds ``/openapi.json`` from it.
 
 Struct-reading work (project info, struct.json, context building: a cold index is a
-parse of struct.json) runs in the default executor, one call at a time (the context
-manager's caches are not thread-safe); scans run in a worker thread inside the
-engine; task store calls are quick and run inline.
+parse of struct.json) and task writes (an fsync per commit) run in the default
+executor (the ContextManager and the task store serialise their own callers); scans
+run in a worker thread inside the engine; task reads are quick and run inline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -90,24 +89,6 @@ def _http_error(exc: Exception, engine: CoreEngine) -> HTTPException:
     return HTTPException(*known)
 
 
-class _Answer(Exception):
-    """Raised to answer ``response`` as it is (caught by ``_answers``)."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _answers(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    async def guarded(request: Request) -> Any:
-        try:
-            return await handler(request)
-        except _Answer as answer:
-            return answer.response
-
-    return guarded
-
-
 def _unprocessable(detail: list[dict[str, Any]]) -> Exception:
     """The 422 of ``detail`` (``app.error_json`` writes what orjson cannot)."""
     return HTTPException(422, detail)
@@ -152,24 +133,12 @@ def _dump(value: BaseModel | None) -> Any:
 # -- the routes ------------------------------------------------------------------------------------
 def add_api_routes(app: App, engine: CoreEngine) -> None:
     """Register the v1 engine endpoints of the contract on ``app``, served by ``engine``."""
-    struct_lock = threading.Lock()
 
     async def off_loop(fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in the executor, under the struct lock; engine errors as HTTP."""
-
-        def locked() -> T:
-            with struct_lock:
-                return fn(*args)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, locked)
-        except Exception as exc:
-            raise _http_error(exc, engine) from None
-
-    async def in_thread(fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in the executor, for task writes: each commits with an fsync
-        (``synchronous=FULL``), which must not stall every other request on the loop.
-        The store serialises its own callers; reads stay inline (no fsync)."""
+        """``fn(*args)`` in the executor; engine errors as HTTP. For struct readers (a cold
+        index parses struct.json; the ContextManager serialises its callers) and task
+        writes (each commits with an fsync, ``synchronous=FULL``): neither may stall
+        every other request on the loop. Task reads stay inline (no fsync)."""
         try:
             return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
         except Exception as exc:
@@ -229,17 +198,17 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
 
     async def create_task(request: Request) -> Any:
         body = await _body(request, models.TaskCreateRequest)
-        return JSONResponse(_dump(await in_thread(engine.tasks.create, body)), 201)
+        return JSONResponse(_dump(await off_loop(engine.tasks.create, body)), 201)
 
     def get_task(request: Request) -> Any:
         return _dump(inline(engine.tasks.get, request.path_params["id"]))
 
     async def update_task(request: Request) -> Any:
         body = await _body(request, models.TaskUpdateRequest)
-        return _dump(await in_thread(engine.tasks.update, request.path_params["id"], body))
+        return _dump(await off_loop(engine.tasks.update, request.path_params["id"], body))
 
     async def delete_task(request: Request) -> Response:
-        if not await in_thread(engine.tasks.delete, request.path_params["id"]):
+        if not await off_loop(engine.tasks.delete, request.path_params["id"]):
             raise HTTPException(404, TASK_NOT_FOUND)
         return Response(b"", 204)
 
@@ -256,7 +225,7 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
     project, context_, tasks = ("project",), ("context",), ("tasks",)
     app.add_route("/api/v1/project/info", project_info, summary="Project Info", tags=project,
                   response=models.ProjectInfo, errors=(409,))  # fmt: skip
-    app.add_route("/api/v1/project/scan", _answers(scan), methods=("POST",), summary="Scan",
+    app.add_route("/api/v1/project/scan", scan, methods=("POST",), summary="Scan",
                   tags=project, body=models.ScanRequest, response=models.ScanResponse,
                   errors=(400,), responses={200: _SCAN_STREAM})  # fmt: skip
     app.add_route("/api/v1/project/struct", struct, summary="Struct", tags=project,
@@ -264,22 +233,22 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
     app.add_route("/api/v1/project/context/{mode}", context_by_path, summary="Context By Path",
                   tags=context_, query=models.ContextQuery, response=models.ContextResponse,
                   path_types={"mode": models.ContextMode}, errors=(400, 409))  # fmt: skip
-    app.add_route("/api/v1/context", _answers(context), methods=("POST",), summary="Context",
+    app.add_route("/api/v1/context", context, methods=("POST",), summary="Context",
                   tags=context_, body=models.ContextRequest, response=models.ContextResponse,
                   errors=(400, 409))  # fmt: skip
     app.add_route("/api/v1/tasks", list_tasks, summary="List Tasks", tags=tasks,
                   query=models.TaskListQuery, response=list[models.TaskResponse])  # fmt: skip
-    app.add_route("/api/v1/tasks", _answers(create_task), methods=("POST",),
+    app.add_route("/api/v1/tasks", create_task, methods=("POST",),
                   summary="Create Task", tags=tasks, body=models.TaskCreateRequest,
                   response=models.TaskResponse, status_code=201, errors=(400,))  # fmt: skip
     app.add_route("/api/v1/tasks/{id}", get_task, summary="Get Task", tags=tasks,
                   response=models.TaskResponse, errors=(404,))  # fmt: skip
-    app.add_route("/api/v1/tasks/{id}", _answers(update_task), methods=("PATCH",),
+    app.add_route("/api/v1/tasks/{id}", update_task, methods=("PATCH",),
                   summary="Update Task", tags=tasks, body=models.TaskUpdateRequest,
                   response=models.TaskResponse, errors=(400, 404))  # fmt: skip
     app.add_route("/api/v1/tasks/{id}", delete_task, methods=("DELETE",), summary="Delete Task",
                   tags=tasks, status_code=204, errors=(404,))  # fmt: skip
-    app.add_route("/api/v1/query", _answers(query), methods=("POST",), summary="Query",
+    app.add_route("/api/v1/query", query, methods=("POST",), summary="Query",
                   tags=("query",), body=models.QueryRequest, response=models.QueryResponse,
                   errors=(400, 409, 502, 503, 504))  # fmt: skip
 
