@@ -12,8 +12,8 @@ The answers are those of the FastAPI reference (``migration/fastapi_app.py``,
 * ``context_request`` (data: ``ContextRequest``) -> ``context_result``
   (``ContextResponse``), in order with the messages around it (as the reference: a
   client without request ids can pair answers with questions). The context is built
-  in the executor under a lock, as the HTTP endpoint does (the context manager's
-  caches are not thread-safe), so the event loop keeps serving.
+  in the executor, as the HTTP endpoint does (the ContextManager serialises its
+  callers), so the event loop keeps serving.
 * ``data`` that fails validation -> ``error`` whose detail is the 422 list of the HTTP
   endpoint with ``loc`` starting ``"data"`` instead of ``"body"``; an engine refusal
   -> ``error`` with the detail the HTTP endpoint answers (``api.errors``: e.g. a
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -46,15 +45,8 @@ log = logging.getLogger("llmstruct.server.ws_engine")
 M = TypeVar("M", bound=BaseModel)
 
 
-def add_engine_messages(
-    dispatcher: MessageDispatcher, engine: CoreEngine, struct_lock: threading.Lock | None = None
-) -> None:
-    """Answer ``scan_request`` and ``context_request`` on ``dispatcher`` with ``engine``.
-
-    ``struct_lock`` serialises context building with other struct readers of the same
-    engine (pass the HTTP endpoints' lock to share it); by default a lock of its own.
-    """
-    lock = struct_lock if struct_lock is not None else threading.Lock()
+def add_engine_messages(dispatcher: MessageDispatcher, engine: CoreEngine) -> None:
+    """Answer ``scan_request`` and ``context_request`` on ``dispatcher`` with ``engine``."""
 
     async def scan_request(ws: WebSocket, data: Any) -> None:
         request = _validated(models.ScanRequest, {} if data is None else data)
@@ -76,15 +68,11 @@ def add_engine_messages(
     async def context_request(ws: WebSocket, data: Any) -> None:
         request = _validated(models.ContextRequest, data)
 
-        def build() -> models.ContextResponse:
-            with lock:
-                return engine.context(
-                    request.mode, request.query, request.budget, request.include_files,
-                    request.format,
-                )  # fmt: skip
-
         try:
-            response = await asyncio.get_running_loop().run_in_executor(None, build)
+            response = await asyncio.get_running_loop().run_in_executor(
+                None, engine.context, request.mode, request.query, request.budget,
+                request.include_files, request.format,
+            )  # fmt: skip
         except Exception as exc:
             raise _refusal(exc, engine) from None
         await ws.send_json({"type": "context_result", "data": response.model_dump(mode="json")})
