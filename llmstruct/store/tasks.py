@@ -18,11 +18,21 @@ Invariants:
   and one process made 228 writes to another's 1,232; with the short retries the
   longest wait was 0.1-0.6 s and the shares were within 30%, for a total within
   the run-to-run noise of the disk. ``busy_timeout`` stays set for everything else.
-- One connection per process, shared by its threads under a lock. SQLite must not
-  use a connection across ``fork()`` (sqlite.org/howtocorrupt.html, 2.6): a child
-  notices the pid change, opens its own connection, and keeps the inherited one
-  referenced forever, because closing it would run SQLite's close-time cleanup on
-  the parent's locks and WAL files.
+- Two connections per process, each used by one thread at a time under its own
+  lock: a writer and a reader. Readers never wait for writers (WAL), so a read
+  must not wait for a commit's fsync behind the same connection lock either: the
+  server reads tasks on its event loop while executor threads commit. SQLite must
+  not use a connection across ``fork()`` (sqlite.org/howtocorrupt.html, 2.6): a
+  child notices the pid change, opens its own connections, and keeps the inherited
+  ones referenced forever, because closing them would run SQLite's close-time
+  cleanup on the parent's locks and WAL files.
+- Creates commit in groups: a create that arrives while another transaction holds
+  the writer queues its row, and the next writer inserts every queued row in one
+  transaction, one fsync for all of them (group commit, as PostgreSQL's
+  ``commit_delay`` or InnoDB's binlog group commit, without their wait: a group is
+  whatever queued during the previous commit). Each create still returns only
+  after the COMMIT that holds its row; a row that breaks a constraint is retried
+  alone, so it cannot fail the rows it was grouped with.
 - The schema version is ``PRAGMA user_version``; the schema is created, or migrated,
   on first use inside a write transaction, so concurrent first users do it once.
 - Ids are UUID4 strings; timestamps are fixed-width ISO-8601 UTC text (so they sort
@@ -43,7 +53,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,6 +98,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 _COLUMNS = (
     "id, title, description, status, priority, created_at, updated_at, tags, estimated_effort"
 )
+_INSERT = (
+    f"INSERT INTO tasks ({_COLUMNS}) VALUES (:id, :title, :description, :status, :priority,"
+    " :created_at, :updated_at, :tags, :estimated_effort)"
+)
 _SEARCH = (
     "(instr(llmstruct_fold(title), :q) > 0"
     " OR instr(llmstruct_fold(coalesce(description, '')), :q) > 0)"
@@ -121,11 +135,12 @@ class TaskStore:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._busy_ms = int(busy_timeout * 1000)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
+        self._writer = _Connection(self._open)
+        self._reader = _Connection(self._open)
+        self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
+        self._queue_lock = threading.Lock()
         # Open now: a bad path or file is an error at start-up, not on the first request.
-        with self._use():
+        with self._use(self._writer):
             pass
 
     # -- public API --------------------------------------------------------------
@@ -134,28 +149,23 @@ class TaskStore:
         """Store a new ``todo`` task; returns it once committed."""
         if not isinstance(request, TaskCreateRequest):
             request = TaskCreateRequest.model_validate(request)
-        with self._write() as conn:
-            now = _timestamp(_now())
-            record = {
-                "id": str(uuid.uuid4()),
-                "title": request.title,
-                "description": request.description,
-                "status": "todo",
-                "priority": request.priority,
-                "created_at": now,
-                "updated_at": now,
-                "tags": json.dumps(request.tags),
-                "estimated_effort": request.estimated_effort,
-            }
-            conn.execute(
-                f"INSERT INTO tasks ({_COLUMNS}) VALUES (:id, :title, :description, :status,"
-                " :priority, :created_at, :updated_at, :tags, :estimated_effort)",
-                record,
-            )
+        now = _timestamp(_now())
+        record = {
+            "id": str(uuid.uuid4()),
+            "title": request.title,
+            "description": request.description,
+            "status": "todo",
+            "priority": request.priority,
+            "created_at": now,
+            "updated_at": now,
+            "tags": json.dumps(request.tags),
+            "estimated_effort": request.estimated_effort,
+        }
+        self._insert_in_group(record)
         return _task(record)
 
     def get(self, task_id: str) -> TaskResponse | None:
-        with self._use() as conn:
+        with self._use(self._reader) as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return None if row is None else _task(row)
 
@@ -236,29 +246,22 @@ class TaskStore:
             # past 2**63 - 1 skips every row, as that one does.
             "offset": min(offset, 2**63 - 1),
         }
-        with self._use() as conn:
+        with self._use(self._reader) as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_task(row) for row in rows]
 
     def in_progress(self) -> builtins.list[TaskResponse]:
         """Every task whose status is ``in_progress``, oldest first (for SESSION context)."""
-        with self._use() as conn:
+        with self._use(self._reader) as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM tasks WHERE status = 'in_progress' ORDER BY created_at, id"
             ).fetchall()
         return [_task(row) for row in rows]
 
     def close(self) -> None:
-        """Close this process's connection; the next call opens a new one."""
-        if self._pid != os.getpid():
-            with _REOPEN:
-                self._forget_inherited()
-            return
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-            self._pid = -1
+        """Close this process's connections; the next call opens new ones."""
+        self._reader.close()
+        self._writer.close()
 
     def __enter__(self) -> TaskStore:
         return self
@@ -269,32 +272,70 @@ class TaskStore:
     # -- connection and transactions ---------------------------------------------
 
     @contextmanager
-    def _use(self) -> Iterator[sqlite3.Connection]:
-        """This process's connection, held exclusively by the calling thread."""
-        if self._pid != os.getpid():
-            self._reopen()
-        with self._lock:
-            if self._conn is None:  # another thread called close() meanwhile
-                self._conn = self._open()
-                self._pid = os.getpid()
+    def _use(self, connection: _Connection) -> Iterator[sqlite3.Connection]:
+        """``connection`` (the reader or the writer), held exclusively by the calling thread."""
+        with connection.use() as conn:
             try:
-                yield self._conn
+                yield conn
             except sqlite3.DatabaseError as exc:
                 raise TaskStoreError(f"{self.path}: task database error ({exc})") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, committed before the block's caller returns."""
-        with self._use() as conn:
-            self._begin_immediate(conn)
+        with self._use(self._writer) as conn, self._transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        self._begin_immediate(conn)
+        try:
+            yield
+            self._commit(conn)
+        except BaseException:
+            # SQLite may already have rolled back (disk full, I/O error).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _insert_in_group(self, record: dict[str, Any]) -> None:
+        """Insert ``record``; return once a COMMIT holds it (module docstring: group commit)."""
+        queued = _QueuedRow(record)
+        with self._queue_lock:
+            self._queue.append(queued)
+        with self._use(self._writer) as conn:
+            if not queued.done:  # no group took it while this thread waited: lead the next
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(conn, group)
+        if queued.error is not None:
+            raise queued.error
+
+    def _commit_group(self, conn: sqlite3.Connection, group: builtins.list[_QueuedRow]) -> None:
+        try:
             try:
-                yield conn
-                self._commit(conn)
-            except BaseException:
-                # SQLite may already have rolled back (disk full, I/O error).
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                with self._transaction(conn):
+                    for queued in group:
+                        conn.execute(_INSERT, queued.record)
+            except sqlite3.IntegrityError:
+                if len(group) == 1:
+                    raise
+                for queued in group:  # find the row at fault: each alone
+                    try:
+                        with self._transaction(conn):
+                            conn.execute(_INSERT, queued.record)
+                    except sqlite3.IntegrityError as exc:
+                        queued.error = _store_error(self.path, exc)
+        except BaseException as exc:
+            error = _store_error(self.path, exc) if isinstance(exc, sqlite3.Error) else exc
+            for queued in group:
+                if queued.error is None:
+                    queued.error = error if len(group) == 1 else _shared_failure(error)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like: the leader stops, the group has failed
+        finally:
+            for queued in group:
+                queued.done = True
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.busy_timeout
@@ -319,23 +360,6 @@ class TaskStore:
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
-
-    def _reopen(self) -> None:
-        with _REOPEN:
-            if self._pid == os.getpid():
-                return  # another thread of this process was first
-            self._forget_inherited()
-            self._conn = self._open()
-            self._pid = os.getpid()
-
-    def _forget_inherited(self) -> None:
-        # Call with _REOPEN held, in a process that did not open self._conn.
-        if self._conn is not None:
-            _INHERITED.append(self._conn)
-        self._conn = None
-        self._pid = -1
-        # The inherited lock may be held by a thread that does not exist here.
-        self._lock = threading.Lock()
 
     def _set_up(self, conn: sqlite3.Connection) -> None:
         """WAL mode and schema. Several workers opening a new database at once race
@@ -407,6 +431,82 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+class _Connection:
+    """One SQLite connection of this process, used by one thread at a time.
+
+    After a ``fork()`` the child leaves the inherited connection open and referenced
+    (module docstring) and opens its own on first use.
+    """
+
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection]) -> None:
+        self._open = open_connection
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+
+    @contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        if self._pid != os.getpid():
+            self._reopen()
+        with self._lock:
+            if self._conn is None:  # another thread called close() meanwhile
+                self._conn = self._open()
+                self._pid = os.getpid()
+            yield self._conn
+
+    def close(self) -> None:
+        if self._pid != os.getpid():
+            with _REOPEN:
+                self._forget_inherited()
+            return
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._pid = -1
+
+    def _reopen(self) -> None:
+        with _REOPEN:
+            if self._pid == os.getpid():
+                return  # another thread of this process was first
+            self._forget_inherited()
+            self._conn = self._open()
+            self._pid = os.getpid()
+
+    def _forget_inherited(self) -> None:
+        # Call with _REOPEN held, in a process that did not open self._conn.
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+        self._conn = None
+        self._pid = -1
+        # The inherited lock may be held by a thread that does not exist here.
+        self._lock = threading.Lock()
+
+
+class _QueuedRow:
+    """A create's row waiting for a group commit, and that commit's outcome for it."""
+
+    __slots__ = ("record", "done", "error")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.done = False
+        self.error: BaseException | None = None
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> TaskStoreError:
+    error = TaskStoreError(f"{path}: task database error ({exc})")
+    error.__cause__ = exc
+    return error
+
+
+def _shared_failure(error: BaseException) -> TaskStoreError:
+    """The error of one create whose group failed: its own object, raised in its own thread."""
+    shared = TaskStoreError(str(error))
+    shared.__cause__ = error
+    return shared
 
 
 def _task(row: Mapping[str, Any]) -> TaskResponse:

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import UTC
 from pathlib import Path
@@ -225,6 +226,110 @@ def test_threads_of_one_process_share_the_store_safely(store: TaskStore) -> None
         thread.join()
     assert sorted(t.id for t in store.list(limit=1000)) == sorted(created)
     assert len(created) == 200
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's writer, as far as the store can tell: the write lock, held."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def _wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.005)
+
+
+def _committing(store: TaskStore) -> bool:
+    """A create took its row from the queue and holds the writer (one creating thread)."""
+    return not store._queue and store._writer._lock.locked()
+
+
+def test_a_read_does_not_wait_behind_a_write_in_progress(store: TaskStore) -> None:
+    # The server reads tasks on its event loop while executor threads commit: a read
+    # must not queue behind a writer's lock (here: a create waiting for the write lock).
+    existing = store.create(new("already there"))
+    other = _hold_write_lock(store.path)
+    outcome: list[object] = []
+    creator = threading.Thread(target=lambda: outcome.append(store.create(new("blocked"))))
+    creator.start()
+    try:
+        _wait_until(lambda: _committing(store), "the create to start its commit")
+        assert store.get(existing.id) == existing
+        assert [t.id for t in store.list()] == [existing.id]
+        assert creator.is_alive(), "the create should still be waiting for the write lock"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        creator.join(timeout=60)
+    assert [t.id for t in store.list()] == [existing.id, outcome[0].id]
+
+
+def test_creates_queued_behind_a_commit_share_the_next_and_a_bad_row_fails_alone(
+    store: TaskStore,
+) -> None:
+    store.create(new("schema in place"))
+    with sqlite3.connect(store.path, isolation_level=None) as setup:
+        # A row SQLite refuses (a constraint error), as a corrupt caller could send one.
+        setup.execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks WHEN NEW.title = 'poison'"
+            " BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+        )
+    setup.close()
+    other = _hold_write_lock(store.path)
+    results: dict[str, object] = {}
+
+    def create(title: str) -> None:
+        try:
+            results[title] = store.create(new(title))
+        except Exception as exc:
+            results[title] = exc
+
+    first = threading.Thread(target=create, args=("first",))
+    first.start()
+    _wait_until(lambda: _committing(store), "the first create to lead a commit")
+    group = [threading.Thread(target=create, args=(t,)) for t in ("a", "poison", "b")]
+    for thread in group:
+        thread.start()
+    _wait_until(lambda: len(store._queue) == 3, "three creates queued behind the first")
+    other.execute("ROLLBACK")
+    other.close()
+    for thread in (first, *group):
+        thread.join(timeout=60)
+    assert isinstance(results["poison"], TaskStoreError)
+    assert "poisoned row" in str(results["poison"])
+    stored = {t.title: t for t in store.list(limit=10)}
+    assert set(stored) == {"schema in place", "first", "a", "b"}
+    for title in ("first", "a", "b"):
+        assert stored[title] == results[title]
+
+
+def test_a_failed_group_commit_fails_every_create_in_it(store: TaskStore) -> None:
+    store.create(new("schema in place"))
+    store.busy_timeout = 0.3  # the held write lock below outlasts it
+    other = _hold_write_lock(store.path)
+    errors: list[BaseException] = []
+
+    def create(title: str) -> None:
+        try:
+            store.create(new(title))
+        except TaskStoreError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(f"t{i}",)) for i in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert len(errors) == 4
+    assert all("held the task database's write lock" in str(e) for e in errors)
+    assert [t.title for t in store.list()] == ["schema in place"]
 
 
 def _create_in_child(store: TaskStore, results, close_first: bool) -> None:
