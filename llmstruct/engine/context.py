@@ -142,12 +142,35 @@ class ContextManager:
         with self._lock:
             return self._index()
 
-    def _index(self) -> tuple[str, StructIndex]:
+    def index_now(self) -> tuple[str, StructIndex] | None:
+        """``index()`` if it can be had at once: nobody holds the manager and struct.json
+        is unchanged since it was loaded. None otherwise (call ``index()`` where waiting
+        or parsing is fine): an event loop answers from here without a thread hop."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._current()
+        finally:
+            self._lock.release()
+
+    def _current(self) -> tuple[str, StructIndex] | None:
+        try:
+            stamp = self._stamp()
+        except StructFileError:
+            return None  # index() reports it
+        if self._loaded is None or self._loaded[0] != stamp:
+            return None
+        return self._loaded[1], self._loaded[2]
+
+    def _stamp(self) -> tuple[int, int]:
         try:
             info = os.stat(self.struct_path)
         except OSError as exc:
             raise StructFileError(f"{self.struct_path}: {exc.strerror}") from None
-        stamp = (info.st_mtime_ns, info.st_size)
+        return info.st_mtime_ns, info.st_size
+
+    def _index(self) -> tuple[str, StructIndex]:
+        stamp = self._stamp()
         if self._loaded is None or self._loaded[0] != stamp:
             data = self.struct_path.read_bytes()
             try:
@@ -176,6 +199,28 @@ class ContextManager:
         with self._lock:
             return self._build(mode, query_hint, budget, include_files, format, since)
 
+    def cached_context(
+        self,
+        mode: str | ContextMode = ContextMode.FOCUSED,
+        query_hint: str | None = None,
+        budget: int | None = None,
+        include_files: list[str] | tuple[str, ...] = (),
+        format: str = "md",
+    ) -> ContextResult | None:
+        """``build_context()``'s answer if it is cached and can be had at once (as
+        ``index_now``); None otherwise. SESSION is never answered here: its key needs
+        the working tree's state. Invalid arguments raise as in ``build_context()``."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            loaded = self._current()
+            if loaded is None or ContextMode.parse(mode) is ContextMode.SESSION:
+                return None
+            key, _, _, _, _ = self._key(loaded, mode, query_hint, budget, include_files, format)
+            return self.cache.get((*key, _Session().key()))
+        finally:
+            self._lock.release()
+
     def _build(
         self,
         mode: str | ContextMode,
@@ -185,15 +230,9 @@ class ContextManager:
         format: str,
         since: str | None,
     ) -> ContextResult:
-        mode = ContextMode.parse(mode)
-        budget = DEFAULT_BUDGETS[mode] if budget is None else _check_budget(budget)
-        if format not in FORMATS:
-            raise ContextError(f"invalid format {format!r}; choose one of {', '.join(FORMATS)}")
-        struct_hash, index = self._index()
-        files = tuple(sorted({_normalise(path) for path in include_files}))
-        unknown = [path for path in files if path not in index.by_path]
-        if unknown:
-            raise ContextError(f"not in the struct: {', '.join(unknown)}")
+        request, index, mode, budget, files = self._key(
+            None, mode, query_hint, budget, include_files, format
+        )
         session = _Session()
         if mode is ContextMode.SESSION:
             # What SESSION shows changes with the working tree and the task list, not
@@ -203,13 +242,36 @@ class ContextManager:
                 session.tasks = tuple(
                     (t.title, t.description or "") for t in self.tasks.in_progress()
                 )
-        key = (struct_hash, mode.value, query_hint or "", budget, format, files, session.key())
+        key = (*request, session.key())
         cached = self.cache.get(key)
         if cached is not None:
             return cached
         result = _Builder(index, mode, query_hint, budget, files, format, session).build()
         self.cache.set(key, result, len(result.data) + _ENTRY_OVERHEAD)
         return result
+
+    def _key(
+        self,
+        loaded: tuple[str, StructIndex] | None,
+        mode: str | ContextMode,
+        query_hint: str | None,
+        budget: int | None,
+        include_files: list[str] | tuple[str, ...],
+        format: str,
+    ) -> tuple[tuple, StructIndex, ContextMode, int, tuple[str, ...]]:
+        """A request's cache key without the session part (checking its arguments),
+        with what building needs."""
+        mode = ContextMode.parse(mode)
+        budget = DEFAULT_BUDGETS[mode] if budget is None else _check_budget(budget)
+        if format not in FORMATS:
+            raise ContextError(f"invalid format {format!r}; choose one of {', '.join(FORMATS)}")
+        struct_hash, index = loaded if loaded is not None else self._index()
+        files = tuple(sorted({_normalise(path) for path in include_files}))
+        unknown = [path for path in files if path not in index.by_path]
+        if unknown:
+            raise ContextError(f"not in the struct: {', '.join(unknown)}")
+        key = (struct_hash, mode.value, query_hint or "", budget, format, files)
+        return key, index, mode, budget, files
 
 
 def _check_budget(budget: int) -> int:

@@ -22,7 +22,8 @@ from typing import Any
 
 from llmstruct.api import models
 from llmstruct.engine.ai_bridge import AIBridge, LLMConfig
-from llmstruct.engine.context import ContextManager
+from llmstruct.engine.context import ContextManager, ContextResult
+from llmstruct.engine.index import StructIndex
 from llmstruct.engine.manifest import read_manifest
 from llmstruct.engine.project import StructBuild, scan_to_struct
 from llmstruct.engine.scanner import ScanOptions, ScanProgress
@@ -132,7 +133,15 @@ class CoreEngine:
         return self.struct_path.read_bytes(), f'"{struct_hash[:32]}"'
 
     def project_info(self) -> models.ProjectInfo:
-        _, index = self.contexts.index()
+        return self._project_info(self.contexts.index()[1])
+
+    def project_info_now(self) -> models.ProjectInfo | None:
+        """``project_info()`` if the index is loaded and free (``ContextManager.index_now``),
+        else None: a server's event loop answers from here and sends the rest to a thread."""
+        loaded = self.contexts.index_now()
+        return None if loaded is None else self._project_info(loaded[1])
+
+    def _project_info(self, index: StructIndex) -> models.ProjectInfo:
         metadata = index.struct.get("metadata", {})
         manifest = read_manifest(self.root)
         scanned = _timestamp(metadata.get("version"), self.struct_path)
@@ -158,24 +167,20 @@ class CoreEngine:
         format: str | None = None,
     ) -> models.ContextResponse:
         result = self.contexts.build_context(mode, query, budget, include_files, format or "md")
-        suggestions = []
-        if result.truncated:
-            suggestions.append("Context was truncated: raise the budget or narrow the query.")
-        if mode.upper() == "FOCUSED" and not result.optimization_applied:
-            suggestions.append("Add a query or include_files to focus the context.")
-        return models.ContextResponse(
-            mode=result.mode,
-            token_count=result.token_count,
-            file_count=result.file_count,
-            context_data={
-                "format": result.format,
-                "text": result.data,
-                "symbols": [{"uid": uid, "level": level} for uid, level in result.symbols],
-            },
-            optimization_suggestions=suggestions,
-            budget=result.budget,
-            truncated=result.truncated,
-        )
+        return _context_response(mode, result)
+
+    def context_now(
+        self,
+        mode: str,
+        query: str | None = None,
+        budget: int | None = None,
+        include_files: list[str] | tuple[str, ...] = (),
+        format: str | None = None,
+    ) -> models.ContextResponse | None:
+        """``context()`` if it is cached and can be had at once
+        (``ContextManager.cached_context``), else None (as ``project_info_now``)."""
+        result = self.contexts.cached_context(mode, query, budget, include_files, format or "md")
+        return None if result is None else _context_response(mode, result)
 
     # -- the AI bridge -------------------------------------------------------------------
     async def query(self, request: models.QueryRequest) -> models.QueryResponse:
@@ -194,6 +199,27 @@ class CoreEngine:
 
     def close(self) -> None:
         self.tasks.close()
+
+
+def _context_response(mode: str, result: ContextResult) -> models.ContextResponse:
+    suggestions = []
+    if result.truncated:
+        suggestions.append("Context was truncated: raise the budget or narrow the query.")
+    if mode.upper() == "FOCUSED" and not result.optimization_applied:
+        suggestions.append("Add a query or include_files to focus the context.")
+    return models.ContextResponse(
+        mode=result.mode,
+        token_count=result.token_count,
+        file_count=result.file_count,
+        context_data={
+            "format": result.format,
+            "text": result.data,
+            "symbols": [{"uid": uid, "level": level} for uid, level in result.symbols],
+        },
+        optimization_suggestions=suggestions,
+        budget=result.budget,
+        truncated=result.truncated,
+    )
 
 
 def _timestamp(value: Any, path: Path) -> datetime:

@@ -15,8 +15,10 @@ contract (models, statuses, errors): ``openapi.py`` builds ``/openapi.json`` fro
 
 Struct-reading work (project info, struct.json, context building: a cold index is a
 parse of struct.json) and task writes (an fsync per commit) run in the default
-executor (the ContextManager and the task store serialise their own callers); scans
-run in a worker thread inside the engine; task reads are quick and run inline.
+executor (the ContextManager and the task store serialise their own callers), except
+what the engine can answer at once (``project_info_now``, ``context_now``: a loaded
+index, a cached context), which runs inline: a thread hop costs more than the answer.
+Scans run in a worker thread inside the engine; task reads are quick and run inline.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
 
     # -- project -------------------------------------------------------------------------------
     async def project_info(request: Request) -> Any:
-        info = await off_loop(engine.project_info)
+        info = inline(engine.project_info_now) or await off_loop(engine.project_info)
         return info.model_dump(mode="json")
 
     async def scan(request: Request) -> Any:
@@ -172,22 +174,25 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         return Response(data, media_type="application/json", headers={"ETag": etag})
 
     # -- context -------------------------------------------------------------------------------
-    def build_context(
+    async def build_context(
         mode: str, query: str | None, budget: int | None, files: list[str], fmt: str | None
     ) -> Any:
-        return engine.context(mode, query, budget, files, fmt).model_dump(mode="json")
+        answer = inline(engine.context_now, mode, query, budget, files, fmt)  # a cached one
+        if answer is None:
+            answer = await off_loop(engine.context, mode, query, budget, files, fmt)
+        return answer.model_dump(mode="json")
 
     async def context_by_path(request: Request) -> Any:
         params = _query(request, models.ContextQuery)  # the query string first, as FastAPI
         mode = request.path_params["mode"]
         if mode not in models.CONTEXT_MODES:
             raise HTTPException(400, INVALID_MODE)
-        return await off_loop(build_context, mode, params.query, params.budget, [], params.format)
+        return await build_context(mode, params.query, params.budget, [], params.format)
 
     async def context(request: Request) -> Any:
         body = await _body(request, models.ContextRequest)
-        return await off_loop(
-            build_context, body.mode, body.query, body.budget, body.include_files, body.format
+        return await build_context(
+            body.mode, body.query, body.budget, body.include_files, body.format
         )
 
     # -- tasks ---------------------------------------------------------------------------------

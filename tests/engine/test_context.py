@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,40 @@ def test_results_are_cached_and_identical(shop) -> None:
     hits = shop.cache.hits
     second = shop.build_context("FOCUSED", "cart", 500)
     assert shop.cache.hits == hits + 1 and second.data == first.data
+
+
+def test_the_at_once_answers_are_the_cached_ones_and_never_wait(shop) -> None:
+    # index_now / cached_context serve a server's event loop: an answer only when it
+    # needs neither a parse, a build, nor waiting for another caller.
+    assert shop.index_now() is None  # not loaded yet: index() must parse first
+    assert shop.cached_context("FOCUSED", "cart", 500) is None
+    built = shop.build_context("FOCUSED", "cart", 500)
+    assert shop.index_now() == shop.index()
+    assert shop.cached_context("FOCUSED", "cart", 500) is built
+    assert shop.cached_context("FOCUSED", "cart", 501) is None  # a different key
+    shop.build_context("SESSION", None, 500)
+    assert shop.cached_context("SESSION", None, 500) is None  # its key needs git
+    with pytest.raises(ContextError, match="budget"):
+        shop.cached_context("FOCUSED", "cart", -1)
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold, args=(shop, held, release))
+    holder.start()
+    held.wait(30)
+    try:
+        assert shop.index_now() is None and shop.cached_context("FOCUSED", "cart", 500) is None
+    finally:
+        release.set()
+        holder.join(30)
+    struct = shop.struct_path
+    struct.write_bytes(struct.read_bytes() + b" ")  # changed on disk: reload first
+    assert shop.index_now() is None and shop.cached_context("FOCUSED", "cart", 500) is None
+
+
+def _hold(manager: ContextManager, held: threading.Event, release: threading.Event) -> None:
+    """Hold the manager's lock, as a build in another thread does, until ``release``."""
+    with manager._lock:
+        held.set()
+        release.wait(30)
 
 
 def test_concurrent_callers_get_what_serial_callers_get(tree) -> None:

@@ -61,3 +61,13 @@ def test_context_and_struct(engine) -> None:
     assert {"uid": "shop.cart#total", "level": "full"} in response.context_data["symbols"]
     data, etag = engine.struct_bytes()
     assert data.startswith(b'{"metadata"') and etag.startswith('"')
+
+
+def test_the_at_once_answers_equal_the_full_ones_once_loaded(engine) -> None:
+    _stream(engine, models.ScanRequest())
+    assert engine.project_info_now() is None  # the index is not loaded yet
+    assert engine.context_now("FOCUSED", "total of items", 500) is None  # nor built
+    assert engine.project_info_now() is None
+    full = engine.context("FOCUSED", "total of items", 500)
+    assert engine.context_now("FOCUSED", "total of items", 500) == full
+    assert engine.project_info_now() == engine.project_info()
