@@ -113,15 +113,19 @@ _INHERITED: list[sqlite3.Connection] = []
 # Guards the reopen after a fork; replaced in the child because another thread of
 # the parent may have held it at the moment of the fork.
 _REOPEN = threading.Lock()
+# This process's pid, kept current by the at-fork hook: every store call checks it,
+# and os.getpid() is a system call each time (glibc stopped caching it in 2.25).
+_pid = os.getpid()
 
 
-def _fresh_reopen_lock() -> None:
-    global _REOPEN
+def _after_fork_in_child() -> None:
+    global _REOPEN, _pid
     _REOPEN = threading.Lock()
+    _pid = os.getpid()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_reopen_lock)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class TaskStoreError(Exception):
@@ -448,7 +452,7 @@ class _Connection:
 
     @contextmanager
     def use(self) -> Iterator[sqlite3.Connection]:
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._reopen()
         with self._lock:
             if self._conn is None:  # another thread called close() meanwhile
