@@ -18,7 +18,8 @@ parse of struct.json) and task writes (an fsync per commit) run in the default
 executor (the ContextManager and the task store serialise their own callers), except
 what the engine can answer at once (``project_info_now``, ``context_now``: a loaded
 index, a cached context), which runs inline: a thread hop costs more than the answer.
-Scans run in a worker thread inside the engine; task reads are quick and run inline.
+Creates are committed in groups (``task_batch.CreateBatcher``). Scans run in a worker
+thread inside the engine; task reads are quick and run inline.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from llmstruct.server.app import (
     Response,
     StreamingResponse,
 )
+from llmstruct.server.task_batch import CreateBatcher
 
 if TYPE_CHECKING:
     from llmstruct.engine.core import CoreEngine
@@ -201,9 +203,15 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         tasks = inline(engine.tasks.list, **dict(params))
         return [task.model_dump(mode="json") for task in tasks]
 
+    creates = CreateBatcher(engine.tasks)
+
     async def create_task(request: Request) -> Any:
         body = await _body(request, models.TaskCreateRequest)
-        return JSONResponse(_dump(await off_loop(engine.tasks.create, body)), 201)
+        try:
+            task = await creates.create(body)
+        except Exception as exc:
+            raise _http_error(exc, engine) from None
+        return JSONResponse(_dump(task), 201)
 
     def get_task(request: Request) -> Any:
         return _dump(inline(engine.tasks.get, request.path_params["id"]))

@@ -153,20 +153,22 @@ class TaskStore:
         """Store a new ``todo`` task; returns it once committed."""
         if not isinstance(request, TaskCreateRequest):
             request = TaskCreateRequest.model_validate(request)
-        now = _timestamp(_now())
-        record = {
-            "id": str(uuid.uuid4()),
-            "title": request.title,
-            "description": request.description,
-            "status": "todo",
-            "priority": request.priority,
-            "created_at": now,
-            "updated_at": now,
-            "tags": json.dumps(request.tags),
-            "estimated_effort": request.estimated_effort,
-        }
-        self._insert_in_group(record)
+        record = _new_record(request)
+        self._insert_in_group([_QueuedRow(record)])
         return _task(record)
+
+    def create_many(
+        self, requests: builtins.list[TaskCreateRequest]
+    ) -> builtins.list[TaskResponse | BaseException]:
+        """Store several new tasks in one group commit (fewer if other threads' creates
+        join it); per request, its task once committed or the error that refused it.
+
+        For a caller that collects creates itself, such as a server's event loop: one
+        thread call per group instead of one per create.
+        """
+        group = [_QueuedRow(_new_record(request)) for request in requests]
+        self._insert_in_group(group)
+        return [_task(q.record) if q.error is None else q.error for q in group]
 
     def get(self, task_id: str) -> TaskResponse | None:
         with self._use(self._reader) as conn:
@@ -302,18 +304,18 @@ class TaskStore:
                 conn.execute("ROLLBACK")
             raise
 
-    def _insert_in_group(self, record: dict[str, Any]) -> None:
-        """Insert ``record``; return once a COMMIT holds it (module docstring: group commit)."""
-        queued = _QueuedRow(record)
+    def _insert_in_group(self, rows: builtins.list[_QueuedRow]) -> None:
+        """Insert ``rows``; return once COMMITs hold them (module docstring: group commit).
+        A single row's error is raised; several rows keep theirs in ``error``."""
         with self._queue_lock:
-            self._queue.append(queued)
+            self._queue.extend(rows)
         with self._use(self._writer) as conn:
-            if not queued.done:  # no group took it while this thread waited: lead the next
+            if not rows[-1].done:  # no group took them while this thread waited: lead the next
                 with self._queue_lock:
                     group, self._queue = self._queue, []
                 self._commit_group(conn, group)
-        if queued.error is not None:
-            raise queued.error
+        if len(rows) == 1 and rows[0].error is not None:
+            raise rows[0].error
 
     def _commit_group(self, conn: sqlite3.Connection, group: builtins.list[_QueuedRow]) -> None:
         try:
@@ -511,6 +513,21 @@ def _shared_failure(error: BaseException) -> TaskStoreError:
     shared = TaskStoreError(str(error))
     shared.__cause__ = error
     return shared
+
+
+def _new_record(request: TaskCreateRequest) -> dict[str, Any]:
+    now = _timestamp(_now())
+    return {
+        "id": str(uuid.uuid4()),
+        "title": request.title,
+        "description": request.description,
+        "status": "todo",
+        "priority": request.priority,
+        "created_at": now,
+        "updated_at": now,
+        "tags": json.dumps(request.tags),
+        "estimated_effort": request.estimated_effort,
+    }
 
 
 def _task(row: Mapping[str, Any]) -> TaskResponse:
