@@ -155,9 +155,13 @@ def redact_query(query: bytes) -> str:
     """The query string with credential-like values replaced; never the key itself."""
     if not query:
         return ""
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    text = query.decode("latin-1")
+    lowered = text.lower()
+    if "%" not in text and not any(secret in lowered for secret in _SECRET_PARAMS):
+        return text  # no name can be a secret one (only %-escapes could spell one): no parse
+    pairs = parse_qsl(text, keep_blank_values=True)
     if not any(name.lower() in _SECRET_PARAMS for name, _ in pairs):
-        return query.decode("latin-1")
+        return text
     return urlencode(
         [(n, "REDACTED" if n.lower() in _SECRET_PARAMS else v) for n, v in pairs], safe="/"
     )

@@ -171,6 +171,17 @@ def test_redact_query_keeps_other_parameters():
         redact_query(b"mode=focused&token=abc&budget=10") == "mode=focused&token=REDACTED&budget=10"
     )
     assert redact_query(b"q=a%20b") == "q=a%20b"
+    assert redact_query(b"query=decode+json&budget=10") == "query=decode+json&budget=10"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"API_KEY=s3cret", b"%6Bey=s3cret", b"a=1&Token=s3cret", b"x=1&access%5Ftoken=s3cret",
+     b"password=s3cret&q=monkey", b"apikey=s3cret"],
+)  # fmt: skip
+def test_redact_query_finds_secret_names_in_any_case_or_escape(query: bytes):
+    redacted = redact_query(query)
+    assert "s3cret" not in redacted and "REDACTED" in redacted
 
 
 # -- CORS ------------------------------------------------------------------------------------------
