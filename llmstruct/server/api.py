@@ -155,9 +155,14 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
             raise _http_error(exc, engine) from None
 
     # -- project -------------------------------------------------------------------------------
-    async def project_info(request: Request) -> Any:
-        info = inline(engine.project_info_now) or await off_loop(engine.project_info)
-        return info.model_dump(mode="json")
+    # Project info and context answer at once when the engine can (``*_now``: plain
+    # handlers, no task); otherwise they return a coroutine for the rest (app.py).
+    def project_info(request: Request) -> Any:
+        info = inline(engine.project_info_now)
+        return project_info_later() if info is None else info.model_dump(mode="json")
+
+    async def project_info_later() -> Any:
+        return (await off_loop(engine.project_info)).model_dump(mode="json")
 
     async def scan(request: Request) -> Any:
         body = await _body(request, models.ScanRequest)
@@ -176,26 +181,27 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         return Response(data, media_type="application/json", headers={"ETag": etag})
 
     # -- context -------------------------------------------------------------------------------
-    async def build_context(
-        mode: str, query: str | None, budget: int | None, files: list[str], fmt: str | None
-    ) -> Any:
-        answer = inline(engine.context_now, mode, query, budget, files, fmt)  # a cached one
-        if answer is None:
-            answer = await off_loop(engine.context, mode, query, budget, files, fmt)
-        return answer.model_dump(mode="json")
+    def cached_context(*request: Any) -> Any:
+        answer = inline(engine.context_now, *request)
+        return None if answer is None else answer.model_dump(mode="json")
 
-    async def context_by_path(request: Request) -> Any:
+    async def built_context(*request: Any) -> Any:
+        return (await off_loop(engine.context, *request)).model_dump(mode="json")
+
+    def context_by_path(request: Request) -> Any:
         params = _query(request, models.ContextQuery)  # the query string first, as FastAPI
         mode = request.path_params["mode"]
         if mode not in models.CONTEXT_MODES:
             raise HTTPException(400, INVALID_MODE)
-        return await build_context(mode, params.query, params.budget, [], params.format)
+        wanted = (mode, params.query, params.budget, [], params.format)
+        answer = cached_context(*wanted)
+        return built_context(*wanted) if answer is None else answer
 
     async def context(request: Request) -> Any:
         body = await _body(request, models.ContextRequest)
-        return await build_context(
-            body.mode, body.query, body.budget, body.include_files, body.format
-        )
+        wanted = (body.mode, body.query, body.budget, body.include_files, body.format)
+        answer = cached_context(*wanted)
+        return await built_context(*wanted) if answer is None else answer
 
     # -- tasks ---------------------------------------------------------------------------------
     def list_tasks(request: Request) -> Any:

@@ -17,9 +17,14 @@ request's head is complete, before any of its body is read.
 
 Handlers may be ``async def`` or plain functions. A plain function runs inline,
 as the head is parsed, with no task: for quick handlers that never wait and
-never read a body (health, a lookup). A handler returns a Response, or a dict /
-list that becomes a JSONResponse. Errors are JSON ``{"detail": ...}`` as in
-FastAPI: ``HTTPException`` for a chosen status, 500 for anything unexpected.
+never read a body (health, a lookup). A plain function that can answer at once
+only sometimes (a cache hit) may instead return an awaitable, a coroutine, for the
+rest: only that case pays for a task. (Running every ``async def`` handler's first
+step inline, as Python 3.12's eager tasks do, would break code such as
+``asyncio.timeout`` that needs a current task before its first wait.) A handler
+returns a Response, or a dict / list that becomes a JSONResponse. Errors are JSON
+``{"detail": ...}`` as in FastAPI: ``HTTPException`` for a chosen status, 500 for
+anything unexpected.
 """
 
 from __future__ import annotations
@@ -466,17 +471,22 @@ class App:
             if entry is None:
                 response = self._no_route(match)
             elif entry.is_async:
-                return self._run_async(request, entry)
+                return self._run_async(request, entry.fn(request))
             else:
                 result = entry.fn(request)
-                response = result if isinstance(result, Response) else JSONResponse(result)
+                if isinstance(result, Response):
+                    response = result
+                elif type(result) is _Coroutine:  # it deferred the answer
+                    return self._run_async(request, result)
+                else:
+                    response = JSONResponse(result)
         except Exception as exc:
             response = self._error(request, exc)
         return self._finish(request, response, unwind)
 
-    async def _run_async(self, request: Request, entry: _Handler) -> Response:
+    async def _run_async(self, request: Request, answer: Any) -> Response:
         try:
-            response = _as_response(await entry.fn(request))
+            response = _as_response(await answer)
         except Exception as exc:
             response = self._error(request, exc)
         return self._finish(request, response, self._after_all)
@@ -543,6 +553,15 @@ class App:
                 hook(status, detail, client)
             except Exception:
                 log.exception("refusal hook failed")
+
+
+async def _probe() -> None:
+    pass
+
+
+_probe_call = _probe()
+_Coroutine = type(_probe_call)  # what an ``async def`` call returns, for an exact type check
+_probe_call.close()
 
 
 def _as_response(result: Any) -> Response:

@@ -1,0 +1,58 @@
+"""Handler kinds on a real server, over both parser drivers: a plain function that
+answers at once or defers to a coroutine, and errors raised in the deferred part."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+
+import pytest
+
+from llmstruct.server.app import App, HTTPException
+
+
+def make_app() -> App:
+    app = App([])
+
+    async def later(request) -> dict:
+        async with asyncio.timeout(5):  # needs a current task: the deferred part has one
+            await asyncio.sleep(0)
+        if request.query.get("fail") == "404":
+            raise HTTPException(404, "nothing here")
+        if request.query.get("fail") == "crash":
+            raise RuntimeError("boom")
+        return {"answered": "later", "task": asyncio.current_task() is not None}
+
+    @app.route("/answer")
+    def answer(request):
+        if request.query.get("now"):
+            return {"answered": "now"}
+        return later(request)
+
+    return app
+
+
+def get(port: int, path: str) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/answer?now=1", 200, {"answered": "now"}),
+        ("/answer", 200, {"answered": "later", "task": True}),
+        ("/answer?fail=404", 404, {"detail": "nothing here"}),
+        ("/answer?fail=crash", 500, {"detail": "Internal Server Error"}),
+    ],
+)
+def test_a_plain_handler_answers_now_or_defers_to_a_coroutine(serve, path, status, body):
+    server = serve(make_app())
+    assert get(server.port, path) == (status, body)
+    assert get(server.port, "/answer?now=1") == (200, {"answered": "now"})  # still serving
