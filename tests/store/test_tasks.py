@@ -476,3 +476,12 @@ def test_several_processes_opening_a_new_database_at_once_all_succeed(tmp_path) 
         worker.join(timeout=60)
     assert outcomes == ["ok"] * 6
     assert len(TaskStore(path).list()) == 6
+
+
+def test_create_many_commits_a_large_group_and_answers_in_order(store: TaskStore) -> None:
+    # More rows than one multi-row INSERT takes: the group spans several statements.
+    requests = [new(f"bulk {i}", tags=[str(i)], estimated_effort=i % 7) for i in range(1200)]
+    answers = store.create_many(requests)
+    assert [a.title for a in answers] == [f"bulk {i}" for i in range(1200)]
+    assert all(store.get(a.id) == a for a in answers[::97])
+    assert len(store.list(limit=1000)) + len(store.list(limit=1000, offset=1000)) == 1200
