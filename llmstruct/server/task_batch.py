@@ -6,11 +6,20 @@ the pool's size (six threads on two cores) and pay a thread hop each; here the l
 queues each create, and one thread call at a time commits whatever queued while
 the previous one was syncing (``TaskStore.create_many``: one transaction, one
 fsync). Each caller still gets its answer only once a COMMIT holds its task.
+
+The committing thread takes the next group itself as soon as a commit ends, and
+hands each group's outcomes back with one ``call_soon_threadsafe`` that settles
+its futures: on a saturated loop every callback or task step between a commit and
+the next, or between a commit and its answers, costs a whole loop iteration
+(measured: a 5.9 ms median from commit to answer with a coordinating task and
+``asyncio.shield`` in between).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from typing import Any
 
 from llmstruct.api.models import TaskCreateRequest, TaskResponse
@@ -18,48 +27,54 @@ from llmstruct.store.tasks import TaskStore
 
 __all__ = ["CreateBatcher"]
 
+_Waiting = list[tuple[TaskCreateRequest, "asyncio.Future[Any]"]]
+
 
 class CreateBatcher:
     """``await batcher.create(request)``: ``store.create(request)``, grouped with the
-    creates that arrive while a commit is in progress. Use from one event loop."""
+    creates that arrive while a commit is in progress. Use from one event loop.
+
+    A caller that goes away (its task cancelled) does not take its row out of the
+    commit: the row is stored, only the answer is dropped, as when a client
+    disconnects after sending a request."""
 
     def __init__(self, store: TaskStore) -> None:
         self.store = store
-        self._waiting: list[tuple[TaskCreateRequest, asyncio.Future[Any]]] = []
-        self._committer: asyncio.Task[None] | None = None  # referenced: tasks are weak
+        self._lock = threading.Lock()  # the queue, shared by the loop and the committer
+        self._waiting: _Waiting = []
+        self._committing = False
 
-    async def create(self, request: TaskCreateRequest) -> TaskResponse:
+    def create(self, request: TaskCreateRequest) -> asyncio.Future[TaskResponse]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._waiting.append((request, future))
-        if self._committer is None:
-            self._committer = loop.create_task(self._commit_waiting())
-        # Shielded: a client that goes away does not cancel the commit its row is in.
-        return await asyncio.shield(future)
+        with self._lock:
+            self._waiting.append((request, future))
+            start, self._committing = not self._committing, True
+        if start:
+            loop.run_in_executor(None, self._commit_all, loop)
+        return future
 
-    async def _commit_waiting(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._waiting:
+    def _commit_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In the executor: commit groups until none is waiting."""
+        while True:
+            with self._lock:
                 group, self._waiting = self._waiting, []
-                try:
-                    outcomes = await loop.run_in_executor(
-                        None, self.store.create_many, [request for request, _ in group]
-                    )
-                except Exception as exc:  # the whole call failed: every create with it
-                    outcomes = [exc] * len(group)
-                except BaseException:
-                    self._waiting[:0] = group  # cancelled (shutdown): nobody waits forever
-                    raise
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
-            self._committer = None
-            for _, future in self._waiting:
-                future.cancel()
-            self._waiting = []
+                if not group:
+                    self._committing = False
+                    return
+            try:
+                outcomes: list[Any] = self.store.create_many([request for request, _ in group])
+            except Exception as exc:  # the whole call failed: every create with it
+                outcomes = [exc] * len(group)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(_deliver, group, outcomes)
+
+
+def _deliver(group: _Waiting, outcomes: list[Any]) -> None:
+    for (_, future), outcome in zip(group, outcomes, strict=True):
+        if future.done():
+            continue  # its caller went away
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -77,7 +77,7 @@ def test_a_caller_that_goes_away_does_not_cancel_the_commit(store) -> None:
         await asyncio.sleep(0)  # both queued
         leaving.cancel()
         stayed = await staying
-        while batcher._committer is not None:  # let the group's commit finish
+        while batcher._committing:  # let the group's commit finish
             await asyncio.sleep(0.01)
         return leaving, stayed
 
