@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -102,6 +103,9 @@ class ContextResult:
     truncated: bool
     format: str = "md"
     symbols: list[tuple[str, str]] = field(default_factory=list)  # (uid, level)
+    # What callers derive from this result and may reuse while it is cached (the
+    # servers' encoded JSON answer): a cache hit then costs no encoding at all.
+    answers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ContextManager:
@@ -247,7 +251,8 @@ class ContextManager:
         if cached is not None:
             return cached
         result = _Builder(index, mode, query_hint, budget, files, format, session).build()
-        self.cache.set(key, result, len(result.data) + _ENTRY_OVERHEAD)
+        # Twice the text: room for one encoded answer kept in ``result.answers``.
+        self.cache.set(key, result, 2 * len(result.data) + _ENTRY_OVERHEAD)
         return result
 
     def _key(

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from llmstruct.api import models
 from llmstruct.engine.ai_bridge import AIBridge, LLMConfig
@@ -32,6 +35,9 @@ from llmstruct.store.structfile import DEFAULT_NAME, StructFileError
 from llmstruct.store.tasks import TaskStore
 
 TASKS_PATH = Path(".llmstruct") / "tasks.db"
+# How long project info may be reused for one loaded index (manifest edits show
+# within this long; a rescan shows at once: it is a new index).
+PROJECT_INFO_TTL_S = 1.0
 
 
 class EngineError(ValueError):
@@ -57,6 +63,7 @@ class CoreEngine:
         tasks_file.parent.mkdir(parents=True, exist_ok=True)
         self.tasks = TaskStore(tasks_file)
         self.contexts = ContextManager(self.struct_path, root=self.root, tasks=self.tasks)
+        self._info_memo: tuple[StructIndex, float, models.ProjectInfo] | None = None
         self.llm_config = llm_config
         self._scan_lock = asyncio.Lock()
 
@@ -142,6 +149,17 @@ class CoreEngine:
         return None if loaded is None else self._project_info(loaded[1])
 
     def _project_info(self, index: StructIndex) -> models.ProjectInfo:
+        # Kept for a second per index: the manifest and the root's ctime are read
+        # from disk (several system calls) and change rarely.
+        now = time.monotonic()
+        memo = self._info_memo
+        if memo is not None and memo[0] is index and now < memo[1]:
+            return memo[2]
+        info = self._read_project_info(index)
+        self._info_memo = (index, now + PROJECT_INFO_TTL_S, info)
+        return info
+
+    def _read_project_info(self, index: StructIndex) -> models.ProjectInfo:
         metadata = index.struct.get("metadata", {})
         manifest = read_manifest(self.root)
         scanned = _timestamp(metadata.get("version"), self.struct_path)
@@ -169,18 +187,26 @@ class CoreEngine:
         result = self.contexts.build_context(mode, query, budget, include_files, format or "md")
         return _context_response(mode, result)
 
-    def context_now(
+    def context_json_now(
         self,
         mode: str,
         query: str | None = None,
         budget: int | None = None,
         include_files: list[str] | tuple[str, ...] = (),
         format: str | None = None,
-    ) -> models.ContextResponse | None:
-        """``context()`` if it is cached and can be had at once
-        (``ContextManager.cached_context``), else None (as ``project_info_now``)."""
+    ) -> bytes | None:
+        """``context()``'s answer as JSON if it is cached and can be had at once
+        (``ContextManager.cached_context``), else None (as ``project_info_now``). The
+        encoding is kept with the cached result, so a repeated hit encodes nothing."""
         result = self.contexts.cached_context(mode, query, budget, include_files, format or "md")
-        return None if result is None else _context_response(mode, result)
+        if result is None:
+            return None
+        # The answer depends on the result alone: its mode is the request's, normalised.
+        encoded = result.answers.get("json")
+        if encoded is None:
+            encoded = orjson.dumps(_context_response(mode, result).model_dump(mode="json"))
+            result.answers["json"] = encoded
+        return encoded
 
     # -- the AI bridge -------------------------------------------------------------------
     async def query(self, request: models.QueryRequest) -> models.QueryResponse:

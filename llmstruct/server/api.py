@@ -16,7 +16,7 @@ contract (models, statuses, errors): ``openapi.py`` builds ``/openapi.json`` fro
 Struct-reading work (project info, struct.json, context building: a cold index is a
 parse of struct.json) and task writes (an fsync per commit) run in the default
 executor (the ContextManager and the task store serialise their own callers), except
-what the engine can answer at once (``project_info_now``, ``context_now``: a loaded
+what the engine can answer at once (``project_info_now``, ``context_json_now``: a loaded
 index, a cached context), which runs inline: a thread hop costs more than the answer.
 Creates are committed in groups (``task_batch.CreateBatcher``). Scans run in a worker
 thread inside the engine; task reads are quick and run inline.
@@ -181,9 +181,9 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         return Response(data, media_type="application/json", headers={"ETag": etag})
 
     # -- context -------------------------------------------------------------------------------
-    def cached_context(*request: Any) -> Any:
-        answer = inline(engine.context_now, *request)
-        return None if answer is None else answer.model_dump(mode="json")
+    def cached_context(*request: Any) -> Response | None:
+        answer = inline(engine.context_json_now, *request)
+        return None if answer is None else Response(answer, media_type="application/json")
 
     async def built_context(*request: Any) -> Any:
         return (await off_loop(engine.context, *request)).model_dump(mode="json")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import orjson
 import pytest
 
 from llmstruct.api import models
-from llmstruct.engine.core import CoreEngine, EngineError
+from llmstruct.engine.core import PROJECT_INFO_TTL_S, CoreEngine, EngineError
 
 FILES = {
     "pyproject.toml": '[project]\nname = "shop"\nversion = "1.2.3"\ndescription = "A shop."\n',
@@ -66,8 +68,22 @@ def test_context_and_struct(engine) -> None:
 def test_the_at_once_answers_equal_the_full_ones_once_loaded(engine) -> None:
     _stream(engine, models.ScanRequest())
     assert engine.project_info_now() is None  # the index is not loaded yet
-    assert engine.context_now("FOCUSED", "total of items", 500) is None  # nor built
+    assert engine.context_json_now("FOCUSED", "total of items", 500) is None  # nor built
     assert engine.project_info_now() is None
     full = engine.context("FOCUSED", "total of items", 500)
-    assert engine.context_now("FOCUSED", "total of items", 500) == full
+    answer = engine.context_json_now("focused", "total of items", 500)
+    assert orjson.loads(answer) == full.model_dump(mode="json")
+    assert engine.context_json_now("FOCUSED", "total of items", 500) is answer  # kept
     assert engine.project_info_now() == engine.project_info()
+
+
+def test_project_info_shows_a_manifest_edit_within_its_ttl(engine, monkeypatch) -> None:
+    _stream(engine, models.ScanRequest())
+    assert engine.project_info().version == "1.2.3"
+    manifest = engine.root / "pyproject.toml"
+    manifest.write_text(manifest.read_text().replace("1.2.3", "1.2.4"))
+    clock = time.monotonic() + PROJECT_INFO_TTL_S + 0.01  # the TTL has passed
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    assert engine.project_info().version == "1.2.4"
+    _stream(engine, models.ScanRequest())  # a rescan is a new index: shown at once
+    assert engine.project_info().file_count == 2
