@@ -7,11 +7,14 @@ Both sides serve the same two endpoints, one worker each:
   ``X-API-Key``, compared in constant time), then a JSON lookup by path
   parameter in a 1,000-item table (404 if absent).
 
-llmstruct runs its full production middleware chain (request id, one JSON access
-log line per request -- written to /dev/null here, rate limiter with a limit
-that is never reached, auth, CORS, gzip, metrics), started the way ``llmstruct
-serve`` starts a worker. FastAPI gets its best case: ``async def`` handlers, a
-``Depends`` key check, uvicorn with httptools and uvloop, no access log.
+llmstruct runs its full production middleware chain (request id, rate limiter
+with a limit that is never reached, auth, CORS, gzip, metrics), started the way
+``llmstruct serve`` starts a worker. FastAPI gets its best case: ``async def``
+handlers, a ``Depends`` key check, uvicorn with httptools and uvloop. The access
+log is the same for both (``--access-log``): ``off`` (the default) measures the
+HTTP stacks like for like; ``on`` gives each its own default access log (one JSON
+line per request for llmstruct, uvicorn's access logger for FastAPI), written to
+a temporary file.
 
 Each server process is pinned to one core and ``wrk`` to another (``taskset``),
 and all three servers are measured in the same run, in rounds whose order
@@ -51,7 +54,7 @@ CEILING = "ceiling"  # not an HTTP server: see serve_ceiling
 
 
 # -- the servers (run in a child process: ``--serve NAME --port N``) -------------------------------
-def serve_llmstruct(http: str, port: int) -> int:
+def serve_llmstruct(http: str, port: int, access_log: bool) -> int:
     from llmstruct.server.app import HTTPException
     from llmstruct.server.config import load_server_config
     from llmstruct.server.serve import run
@@ -66,20 +69,22 @@ def serve_llmstruct(http: str, port: int) -> int:
         app.add_route("/api/v1/demo/items/{item_id}", item)
 
     environ = {"LLMSTRUCT_API_KEY": KEY, "LLMSTRUCT_RATE_LIMIT": "1000000000",
-               "LLMSTRUCT_RATE_BURST": "1000000000"}  # fmt: skip
+               "LLMSTRUCT_RATE_BURST": "1000000000",
+               "LLMSTRUCT_ACCESS_LOG": "1" if access_log else "0"}  # fmt: skip
     flags = {"host": "127.0.0.1", "port": port, "workers": 1, "http": http, "loop": "uvloop"}
     config = load_server_config(flags, environ, Path.cwd())
     return run(config, configure=add_demo)
 
 
-def serve_fastapi(port: int) -> int:
+def serve_fastapi(port: int, access_log: bool) -> int:
     import uvicorn
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from http_fastapi_app import make_app
 
     uvicorn.run(make_app(KEY, ITEMS), host="127.0.0.1", port=port, loop="uvloop",
-                http="httptools", access_log=False, log_level="warning")  # fmt: skip
+                http="httptools", access_log=access_log,
+                log_level="info" if access_log else "warning")  # fmt: skip
     return 0
 
 
@@ -143,7 +148,7 @@ def wait_ready(port: int, process: Any, timeout: float = 20.0) -> None:
     raise RuntimeError("server did not become ready")
 
 
-def start(name: str, cpu: int) -> tuple[Any, int]:
+def start(name: str, cpu: int, access_log: str = "off") -> tuple[Any, int]:
     """Start server ``name`` pinned to ``cpu`` on a free port; ``(process, port)``.
 
     A free port can be taken between probing and binding (wrk's client sockets
@@ -158,10 +163,10 @@ def start(name: str, cpu: int) -> tuple[Any, int]:
     for _ in range(3):
         port = free_port()
         command = ["taskset", "-c", str(cpu), sys.executable, __file__, "--serve", name,
-                   "--port", str(port)]  # fmt: skip
+                   "--port", str(port), "--access-log", access_log]  # fmt: skip
         with tempfile.TemporaryFile() as stderr:
             process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+                                       stdout=stderr, stderr=stderr)  # fmt: skip
             try:
                 wait_ready(port, process)
                 return process, port
@@ -239,7 +244,7 @@ def measured(pid: int, port: int, path: str, args: Any, headers: list[str]) -> d
 
 
 def one_round(name: str, args: Any) -> dict:
-    process, port = start(name, args.server_cpu)
+    process, port = start(name, args.server_cpu, args.access_log)
     try:
         auth = [f"Authorization: Bearer {KEY}"]
         wrk(port, LOOKUP, args, args.warmup, auth)  # warm-up, not recorded
@@ -304,7 +309,7 @@ def report(results: dict, args: Any, info: dict) -> str:
         f"kernel {info['kernel']}, load average at start {' '.join(info['loadavg_at_start'])}",
         f"wrk: {args.connections} connections, 1 thread, {args.duration:g} s per endpoint, "
         f"median of {args.rounds} rounds; server on CPU {args.server_cpu}, wrk on CPU "
-        f"{args.client_cpu}",
+        f"{args.client_cpu}; access log {args.access_log} for every server",
         "",
         "| server | endpoint | req/s | p50 ms | p99 ms | RSS MiB (peak) | CPU µs/req (share) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -373,13 +378,16 @@ def main() -> int:
     parser.add_argument("--no-ceiling", action="store_true", help="skip the raw-socket reference")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--access-log", choices=("off", "on"), default="off",
+                        help="each server's access log, for both alike (default: off)")  # fmt: skip
     args = parser.parse_args()
+    access_log = args.access_log == "on"
     if args.serve == "fastapi":
-        return serve_fastapi(args.port)
+        return serve_fastapi(args.port, access_log)
     if args.serve == CEILING:
         return serve_ceiling(args.port)
     if args.serve:
-        return serve_llmstruct(args.serve, args.port)
+        return serve_llmstruct(args.serve, args.port, access_log)
     info = machine()
     names = list(args.only or SERVERS) + ([] if args.no_ceiling else [CEILING])
     rounds: dict[str, list[dict]] = {name: [] for name in names}
