@@ -5,14 +5,17 @@ Five servers, started one at a time, each one worker on the same scanned project
 context has real ranking to do), with the same API key:
 
 * ``custom-httptools``, ``custom-h11`` -- ``llmstruct serve`` (the v1 API and the
-  production middleware chain: request id, one JSON access-log line per request,
-  auth, CORS, gzip, rate limit -- set high enough never to answer 429 -- and
-  metrics), uvloop;
+  production middleware chain: request id, auth, CORS, gzip, rate limit -- set
+  high enough never to answer 429 -- and metrics), uvloop;
 * ``fastapi-inprocess``, ``fastapi-cli`` -- ``llmstruct serve-fastapi --bridge
-  inprocess|cli`` under uvicorn (httptools + uvloop, its automatic choice), with
-  ``--log-level warning``: no access log, FastAPI's best case;
+  inprocess|cli`` under uvicorn (httptools + uvloop, its automatic choice);
 * ``limit`` -- ``bench_http.serve_ceiling``: canned bytes for every read, no HTTP
   at all; the rate the socket work alone allows on this machine.
+
+The access log is alike for every server (``--access-log``): ``off`` by default
+(FastAPI with ``--log-level warning``, ours with ``LLMSTRUCT_ACCESS_LOG=0``), or
+``on`` (uvicorn's access logger at ``info``, our JSON line per request), each
+server's output drained from one pipe.
 
 Each server gets a fresh copy of the project with the same 10 tasks already in
 its database, and is pinned to one core (``--server-cpu``) while ``wrk`` runs on
@@ -136,7 +139,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def server_command(name: str, root: Path, profile: Path | None) -> list[str]:
+def server_command(name: str, root: Path, profile: Path | None, access_log: bool) -> list[str]:
     python = [sys.executable]
     if profile is not None and name.startswith("custom-"):
         python += ["-m", "cProfile", "-o", str(profile / f"{name}.prof")]
@@ -147,11 +150,11 @@ def server_command(name: str, root: Path, profile: Path | None) -> list[str]:
                 "--loop", "uvloop"]  # fmt: skip
     bridge = name.removeprefix("fastapi-")
     return [*python, "-m", "llmstruct", "serve-fastapi", *common, "--bridge", bridge,
-            "--log-level", "warning"]  # fmt: skip
+            "--log-level", "info" if access_log else "warning"]  # fmt: skip
 
 
 class ServerLog:
-    """Drains a server's stderr (its port announcement, then the access log) from a pipe.
+    """Drains a server's output (its port announcement, then any access log) from a pipe.
 
     A pipe, as under systemd, not a file: the custom server writes a log line per
     request, and a log file on the project's disk would add its writes to the
@@ -193,12 +196,16 @@ def start(name: str, root: Path, args: argparse.Namespace) -> tuple[subprocess.P
         except RuntimeError as exc:
             raise BenchError(str(exc)) from None
     env = _env()
+    access_log = args.access_log == "on"
     env.update(LLMSTRUCT_API_KEY=KEY, LLMSTRUCT_RATE_LIMIT="1000000000",
-               LLMSTRUCT_RATE_BURST="1000000000")  # fmt: skip
-    command = ["taskset", "-c", str(args.server_cpu), *server_command(name, root, args.profile)]
+               LLMSTRUCT_RATE_BURST="1000000000",
+               LLMSTRUCT_ACCESS_LOG="1" if access_log else "0")  # fmt: skip
+    command = ["taskset", "-c", str(args.server_cpu),
+               *server_command(name, root, args.profile, access_log)]  # fmt: skip
+    # One pipe for both streams: uvicorn logs access lines to stdout, we to stderr.
     process = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    log = ServerLog(process.stderr)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    log = ServerLog(process.stdout)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         if log.port is not None:
@@ -332,7 +339,7 @@ def report(results: dict, targets: dict, info: dict, args: argparse.Namespace) -
         f"{' '.join(info['loadavg_at_end'])} at end",
         f"wrk: 1 thread, {args.connections} connections, {args.duration} s per run "
         f"(CLI bridge: {args.cli_connections} connections, {args.cli_duration} s); server on "
-        f"CPU {args.server_cpu}, wrk on CPU {args.client_cpu}",
+        f"CPU {args.server_cpu}, wrk on CPU {args.client_cpu}; access log {args.access_log}",
         "",
         "| server | run | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MiB (peak) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -398,6 +405,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, help="cProfile the custom servers into DIR")
     parser.add_argument("--wrk", default=shutil.which("wrk"), help="the wrk binary")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--access-log", choices=("off", "on"), default="off",
+                        help="every server's access log, alike (default: off)")  # fmt: skip
     args = parser.parse_args(argv)
     if not args.wrk or not Path(args.wrk).exists():
         parser.error("wrk not found (Debian package 'wrk'); or pass --wrk PATH")
