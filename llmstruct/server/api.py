@@ -220,7 +220,10 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         return JSONResponse(_dump(task), 201)
 
     def get_task(request: Request) -> Any:
-        return _dump(inline(engine.tasks.get, request.path_params["id"]))
+        task = inline(engine.tasks.get_json, request.path_params["id"])
+        if task is None:
+            raise HTTPException(404, TASK_NOT_FOUND)
+        return task
 
     async def update_task(request: Request) -> Any:
         body = await _body(request, models.TaskUpdateRequest)

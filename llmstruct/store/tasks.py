@@ -175,9 +175,33 @@ class TaskStore:
         return [_task(q.record) if q.error is None else q.error for q in group]
 
     def get(self, task_id: str) -> TaskResponse | None:
-        with self._use(self._reader) as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = self._row(task_id)
         return None if row is None else _task(row)
+
+    def get_json(self, task_id: str) -> dict[str, Any] | None:
+        """``get(task_id).model_dump(mode="json")`` without building the model: a server
+        answers task reads from it (validation is for rows coming in, not going out)."""
+        row = self._row(task_id)
+        if row is None:
+            return None
+        created, updated = row["created_at"], row["updated_at"]
+        if not (_is_stored_time(created) and _is_stored_time(updated)):
+            return _task(row).model_dump(mode="json")  # not our own format: the model decides
+        return {
+            "id": row["id"],
+            "title": row["title"],
+            "description": row["description"],
+            "status": row["status"],
+            "priority": row["priority"],
+            "created_at": _json_time(created),
+            "updated_at": _json_time(updated),
+            "tags": json.loads(row["tags"]),
+            "estimated_effort": row["estimated_effort"],
+        }
+
+    def _row(self, task_id: str) -> sqlite3.Row | None:
+        with self._use(self._reader) as conn:
+            return conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
 
     def update(
         self, task_id: str, request: TaskUpdateRequest | Mapping[str, Any]
@@ -547,6 +571,16 @@ def _new_record(request: TaskCreateRequest) -> dict[str, Any]:
 
 def _task(row: Mapping[str, Any]) -> TaskResponse:
     return TaskResponse.model_validate({**dict(row), "tags": json.loads(row["tags"])})
+
+
+def _is_stored_time(text: object) -> bool:
+    """``text`` is in ``_timestamp``'s fixed-width form, 2026-11-27T21:00:00.000000Z."""
+    return isinstance(text, str) and len(text) == 27 and text[19] == "." and text[26] == "Z"
+
+
+def _json_time(stored: str) -> str:
+    """A stored timestamp as pydantic writes the datetime: no fraction when it is zero."""
+    return stored[:19] + "Z" if stored.endswith(".000000Z") else stored
 
 
 def _now() -> datetime:

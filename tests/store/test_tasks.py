@@ -485,3 +485,23 @@ def test_create_many_commits_a_large_group_and_answers_in_order(store: TaskStore
     assert [a.title for a in answers] == [f"bulk {i}" for i in range(1200)]
     assert all(store.get(a.id) == a for a in answers[::97])
     assert len(store.list(limit=1000)) + len(store.list(limit=1000, offset=1000)) == 1200
+
+
+@pytest.mark.parametrize(
+    "stored_time",
+    ["2026-01-02T03:04:05.000000Z", "2026-01-02T03:04:05.120000Z", "2026-01-02T03:04:05.123456Z",
+     "2026-01-02 03:04:05", "2026-01-02T03:04:05+02:00"],
+)  # fmt: skip
+def test_get_json_is_what_the_model_dumps(store: TaskStore, stored_time: str) -> None:
+    # The server answers reads from get_json: it must equal the model's JSON form for
+    # our own timestamps (a zero fraction is dropped, as pydantic does) and others.
+    plain = store.create(new("plain"))
+    rich = store.create(new("Zürich ☃", description="multi\nline", priority="urgent",
+                            tags=["é", "x y", ""], estimated_effort=0))  # fmt: skip
+    store.update(rich.id, patch(status="in_progress"))
+    with sqlite3.connect(store.path, isolation_level=None) as other:
+        other.execute("UPDATE tasks SET created_at = ? WHERE id = ?", (stored_time, plain.id))
+    other.close()
+    for task_id in (plain.id, rich.id):
+        assert store.get_json(task_id) == store.get(task_id).model_dump(mode="json")
+    assert store.get_json(str(uuid.uuid4())) is None
