@@ -50,7 +50,6 @@ import asyncio
 import json
 import logging
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -152,14 +151,12 @@ def _dump(value: BaseModel | None) -> Any:
 class EngineCalls:
     """The operations of ``OPERATIONS`` on one ``CoreEngine``, JSON-able in and out.
 
-    Synchronous engine work runs in a worker thread, one call at a time for the
-    struct-reading operations (the context manager's caches are not thread-safe);
-    the task store serialises its own calls.
+    Synchronous engine work runs in a worker thread; the engine's ContextManager and
+    task store serialise their own callers.
     """
 
     def __init__(self, engine: CoreEngine) -> None:
         self.engine = engine
-        self._struct_lock = threading.Lock()
         self._sync: dict[str, Callable[[dict[str, Any]], Any]] = {
             "project_info": self._project_info,
             "struct": self._struct,
@@ -204,8 +201,7 @@ class EngineCalls:
     def struct_bytes(self) -> tuple[bytes, str]:
         """struct.json and its ETag, for the in-process bridge (no path round trip)."""
         try:
-            with self._struct_lock:
-                return self.engine.struct_bytes()
+            return self.engine.struct_bytes()
         except Exception as exc:
             raise self._error(exc) from None
 
@@ -217,12 +213,10 @@ class EngineCalls:
 
     # -- the synchronous operations ----------------------------------------------------------
     def _project_info(self, request: dict[str, Any]) -> Any:
-        with self._struct_lock:
-            return self.engine.project_info().model_dump(mode="json")
+        return self.engine.project_info().model_dump(mode="json")
 
     def _struct(self, request: dict[str, Any]) -> Any:
-        with self._struct_lock:
-            _, etag = self.engine.struct_bytes()
+        _, etag = self.engine.struct_bytes()
         return {"path": str(self.engine.struct_path), "etag": etag}
 
     def _context(self, request: dict[str, Any]) -> Any:
@@ -232,10 +226,9 @@ class EngineCalls:
         if isinstance(request.get("mode"), str):
             request["mode"] = request["mode"].upper()
         context = _validate(models.ContextRequest, request)
-        with self._struct_lock:
-            response = self.engine.context(
-                context.mode, context.query, context.budget, context.include_files, context.format
-            )
+        response = self.engine.context(
+            context.mode, context.query, context.budget, context.include_files, context.format
+        )
         return response.model_dump(mode="json")
 
     def _task_list(self, request: dict[str, Any]) -> Any:
