@@ -217,7 +217,7 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
             task = await creates.create(body)
         except Exception as exc:
             raise _http_error(exc, engine) from None
-        return JSONResponse(_dump(task), 201)
+        return JSONResponse(task, 201)
 
     def get_task(request: Request) -> Any:
         task = inline(engine.tasks.get_json, request.path_params["id"])

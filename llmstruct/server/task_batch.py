@@ -22,7 +22,7 @@ import contextlib
 import threading
 from typing import Any
 
-from llmstruct.api.models import TaskCreateRequest, TaskResponse
+from llmstruct.api.models import TaskCreateRequest
 from llmstruct.store.tasks import TaskStore
 
 __all__ = ["CreateBatcher"]
@@ -31,8 +31,9 @@ _Waiting = list[tuple[TaskCreateRequest, "asyncio.Future[Any]"]]
 
 
 class CreateBatcher:
-    """``await batcher.create(request)``: ``store.create(request)``, grouped with the
-    creates that arrive while a commit is in progress. Use from one event loop.
+    """``await batcher.create(request)``: the JSON form of ``store.create(request)``,
+    grouped with the creates that arrive while a commit is in progress. Use from one
+    event loop.
 
     A caller that goes away (its task cancelled) does not take its row out of the
     commit: the row is stored, only the answer is dropped, as when a client
@@ -44,7 +45,7 @@ class CreateBatcher:
         self._waiting: _Waiting = []
         self._committing = False
 
-    def create(self, request: TaskCreateRequest) -> asyncio.Future[TaskResponse]:
+    def create(self, request: TaskCreateRequest) -> asyncio.Future[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:
@@ -63,7 +64,8 @@ class CreateBatcher:
                     self._committing = False
                     return
             try:
-                outcomes: list[Any] = self.store.create_many([request for request, _ in group])
+                requests = [request for request, _ in group]
+                outcomes: list[Any] = self.store.create_many(requests, as_json=True)
             except Exception as exc:  # the whole call failed: every create with it
                 outcomes = [exc] * len(group)
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits

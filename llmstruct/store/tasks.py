@@ -162,17 +162,19 @@ class TaskStore:
         return _task(record)
 
     def create_many(
-        self, requests: builtins.list[TaskCreateRequest]
-    ) -> builtins.list[TaskResponse | BaseException]:
+        self, requests: builtins.list[TaskCreateRequest], *, as_json: bool = False
+    ) -> builtins.list[Any]:
         """Store several new tasks in one group commit (fewer if other threads' creates
-        join it); per request, its task once committed or the error that refused it.
+        join it); per request, its task once committed (``as_json``: its JSON form, as
+        ``get_json``) or the error that refused it.
 
         For a caller that collects creates itself, such as a server's event loop: one
         thread call per group instead of one per create.
         """
         group = [_QueuedRow(_new_record(request)) for request in requests]
         self._insert_in_group(group)
-        return [_task(q.record) if q.error is None else q.error for q in group]
+        answer = _task_json if as_json else _task
+        return [answer(q.record) if q.error is None else q.error for q in group]
 
     def get(self, task_id: str) -> TaskResponse | None:
         row = self._row(task_id)
@@ -182,22 +184,7 @@ class TaskStore:
         """``get(task_id).model_dump(mode="json")`` without building the model: a server
         answers task reads from it (validation is for rows coming in, not going out)."""
         row = self._row(task_id)
-        if row is None:
-            return None
-        created, updated = row["created_at"], row["updated_at"]
-        if not (_is_stored_time(created) and _is_stored_time(updated)):
-            return _task(row).model_dump(mode="json")  # not our own format: the model decides
-        return {
-            "id": row["id"],
-            "title": row["title"],
-            "description": row["description"],
-            "status": row["status"],
-            "priority": row["priority"],
-            "created_at": _json_time(created),
-            "updated_at": _json_time(updated),
-            "tags": json.loads(row["tags"]),
-            "estimated_effort": row["estimated_effort"],
-        }
+        return None if row is None else _task_json(row)
 
     def _row(self, task_id: str) -> sqlite3.Row | None:
         with self._use(self._reader) as conn:
@@ -571,6 +558,24 @@ def _new_record(request: TaskCreateRequest) -> dict[str, Any]:
 
 def _task(row: Mapping[str, Any]) -> TaskResponse:
     return TaskResponse.model_validate({**dict(row), "tags": json.loads(row["tags"])})
+
+
+def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``_task(row).model_dump(mode="json")``, without the model for our own rows."""
+    created, updated = row["created_at"], row["updated_at"]
+    if not (_is_stored_time(created) and _is_stored_time(updated)):
+        return _task(row).model_dump(mode="json")  # not our own format: the model decides
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "created_at": _json_time(created),
+        "updated_at": _json_time(updated),
+        "tags": json.loads(row["tags"]),
+        "estimated_effort": row["estimated_effort"],
+    }
 
 
 def _is_stored_time(text: object) -> bool:

@@ -505,3 +505,9 @@ def test_get_json_is_what_the_model_dumps(store: TaskStore, stored_time: str) ->
     for task_id in (plain.id, rich.id):
         assert store.get_json(task_id) == store.get(task_id).model_dump(mode="json")
     assert store.get_json(str(uuid.uuid4())) is None
+
+
+def test_create_many_as_json_answers_what_the_model_dumps(store: TaskStore) -> None:
+    requests = [new("é ☃", description=None, tags=["a", "é"]), new("b", estimated_effort=5)]
+    answers = store.create_many(requests, as_json=True)
+    assert [store.get(a["id"]).model_dump(mode="json") for a in answers] == answers
