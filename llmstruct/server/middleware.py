@@ -81,6 +81,22 @@ class RequestId:
         return response
 
 
+def client_address(request: Request, trusted: frozenset[str]) -> str:
+    """The client's address: the peer's, or behind a trusted proxy the rightmost
+    ``X-Forwarded-For`` hop that is not itself trusted (``RateLimit``'s docstring)."""
+    peer = request.client[0] if request.client else ""
+    if peer not in trusted:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for")
+    if not forwarded:
+        return peer
+    for hop in reversed(forwarded.split(",")):
+        hop = hop.strip()
+        if hop and hop not in trusted:
+            return hop
+    return peer
+
+
 # -- access log ------------------------------------------------------------------------------------
 class LogSink:
     """Buffered JSON-lines output: flushed every ``interval`` seconds or at 64 KiB.
@@ -168,15 +184,19 @@ def redact_query(query: bytes) -> str:
 
 
 class AccessLog:
-    """One structured JSON line per request (and per refused request), no secrets in it."""
+    """One structured JSON line per request (and per refused request), no secrets in it.
 
-    def __init__(self, sink: LogSink | None = None) -> None:
+    ``client`` is the client's address, behind a ``trusted`` proxy the forwarded one
+    (``client_address``), as the rate limit counts it; a request the protocol refused
+    has no parsed headers, so its line has the peer's."""
+
+    def __init__(self, sink: LogSink | None = None, trusted: Iterable[str] = ()) -> None:
         self.sink = sink or LogSink()
+        self.trusted = frozenset(trusted)
         self.pid = os.getpid()
 
     def on_response(self, request: Request, response: Response) -> Response:
         now = _time()
-        client = request.client
         record = {
             "ts": _ts_cache[1] if int(now * 1000) == _ts_cache[0] else _timestamp(now),
             "level": "info" if response.status < 500 else "error",
@@ -188,7 +208,7 @@ class AccessLog:
             # Whole microseconds, rounded half up: round(x, 3) costs as much as the dict.
             "duration_ms": int((_perf_counter() - request.started) * 1e6 + 0.5) / 1000,
             "bytes": None if response.streaming else len(response.body),
-            "client": client[0] if client else None,
+            "client": client_address(request, self.trusted) or None,
             "pid": self.pid,
         }
         if request.query_string:
@@ -298,9 +318,7 @@ class RateLimit:
     def on_request(self, request: Request) -> Response | None:
         if request.public:
             return None
-        client = request.client[0] if request.client else ""
-        if client in self.trusted:
-            client = self._forwarded_client(request, client)
+        client = client_address(request, self.trusted)
         now = _monotonic()
         bucket = self._buckets.get(client)
         if bucket is None:
@@ -317,16 +335,6 @@ class RateLimit:
             return error_json(429, "Rate limit exceeded", {"Retry-After": str(retry)})
         bucket[0] = tokens - 1.0
         return None
-
-    def _forwarded_client(self, request: Request, peer: str) -> str:
-        forwarded = request.headers.get("x-forwarded-for")
-        if not forwarded:
-            return peer
-        for hop in reversed(forwarded.split(",")):
-            hop = hop.strip()
-            if hop and hop not in self.trusted:
-                return hop
-        return peer
 
     def _evict(self, now: float) -> None:
         full = [c for c, (tokens, last) in self._buckets.items()
@@ -493,7 +501,7 @@ def default_chain(
     forwarded_allow_ips: Iterable[str] = (),
 ) -> list[Any]:
     """The server's middleware, outermost first (see the module docstring for the order)."""
-    chain: list[Any] = [RequestId(), AccessLog(log_sink)]
+    chain: list[Any] = [RequestId(), AccessLog(log_sink, trusted=forwarded_allow_ips)]
     if metrics is not None:
         chain.append(metrics)
     chain.append(CORS(cors_origins))

@@ -296,6 +296,17 @@ def test_rate_limit_behind_a_trusted_proxy_counts_each_forwarded_client(serve, t
     assert status("203.0.113.7") == 429
 
 
+@pytest.mark.parametrize("trusted", [True, False])
+def test_access_log_names_the_forwarded_client_behind_a_trusted_proxy(serve, logs, trusted):
+    app = build_app(KEY, log_sink=LogSink(logs),
+                    forwarded_allow_ips=("127.0.0.1",) if trusted else ())  # fmt: skip
+    server = serve(app)
+    headers = {"X-API-Key": KEY, "X-Forwarded-For": "203.0.113.7, 127.0.0.1"}
+    assert request(server.port, "/api/v1/system/metrics", headers).status == 200
+    [line] = [line for line in log_lines(app, logs) if line["msg"] == "request"]
+    assert line["client"] == ("203.0.113.7" if trusted else "127.0.0.1")
+
+
 def test_no_auth_mode_serves_without_a_key(serve):
     app = build_app(None, log_sink=LogSink(io.BytesIO()))
     server = serve(app)
