@@ -50,6 +50,7 @@ import functools
 import json
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -99,8 +100,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 _COLUMNS = (
     "id, title, description, status, priority, created_at, updated_at, tags, estimated_effort"
 )
+_STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
-# Rows per multi-row INSERT: 9 parameters each, well under SQLite's 32,766 per statement.
+# Rows per multi-row INSERT, at most: 9 parameters each, under SQLite's 32,766 per
+# statement (fewer where the build allows fewer: 999 before SQLite 3.32).
 _ROWS_PER_INSERT = 500
 _INSERT = (
     f"INSERT INTO tasks ({_COLUMNS}) VALUES (:id, :title, :description, :status, :priority,"
@@ -147,8 +150,11 @@ class TaskStore:
         self._reader = _Connection(self._open)
         self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
         self._queue_lock = threading.Lock()
-        # Open now: a bad path or file is an error at start-up, not on the first request.
+        # Open now: a bad path or file is an error at start-up, not on the first request
+        # (nor a reader's first open, with its set-up retries, on a server's event loop).
         with self._use(self._writer):
+            pass
+        with self._use(self._reader):
             pass
 
     # -- public API --------------------------------------------------------------
@@ -157,9 +163,11 @@ class TaskStore:
         """Store a new ``todo`` task; returns it once committed."""
         if not isinstance(request, TaskCreateRequest):
             request = TaskCreateRequest.model_validate(request)
-        record = _new_record(request)
-        self._insert_in_group([_QueuedRow(record)])
-        return _task(record)
+        queued = _QueuedRow(_new_record(request))
+        self._insert_in_group([queued])
+        if queued.error is not None:
+            raise queued.error
+        return _task(queued.record)
 
     def create_many(
         self, requests: builtins.list[TaskCreateRequest], *, as_json: bool = False
@@ -172,7 +180,8 @@ class TaskStore:
         thread call per group instead of one per create.
         """
         group = [_QueuedRow(_new_record(request)) for request in requests]
-        self._insert_in_group(group)
+        if group:
+            self._insert_in_group(group)
         answer = _task_json if as_json else _task
         return [answer(q.record) if q.error is None else q.error for q in group]
 
@@ -320,17 +329,38 @@ class TaskStore:
             raise
 
     def _insert_in_group(self, rows: builtins.list[_QueuedRow]) -> None:
-        """Insert ``rows``; return once COMMITs hold them (module docstring: group commit).
-        A single row's error is raised; several rows keep theirs in ``error``."""
+        """Insert ``rows`` (one or more); return once COMMITs hold them, each row's
+        failure in its ``error`` (module docstring: group commit)."""
         with self._queue_lock:
             self._queue.extend(rows)
-        with self._use(self._writer) as conn:
-            if not rows[-1].done:  # no group took them while this thread waited: lead the next
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit_group(conn, group)
-        if len(rows) == 1 and rows[0].error is not None:
-            raise rows[0].error
+        leading = False
+        try:
+            with self._use(self._writer) as conn:
+                if not rows[-1].done:  # no group took them while this thread waited: lead
+                    with self._queue_lock:
+                        group, self._queue = self._queue, []
+                    leading = True
+                    self._commit_group(conn, group)
+        except BaseException:
+            if leading:
+                raise  # the group's rows have their errors; this one stops the caller
+            # No connection (it could not be opened): rows still queued must not be
+            # committed by a later group after this caller was told they failed.
+            with self._queue_lock:
+                still_queued = any(row is rows[0] for row in self._queue)
+                if still_queued:
+                    self._queue = [q for q in self._queue if not any(q is r for r in rows)]
+            if still_queued:
+                raise
+            self._await_leader(rows[-1])  # another thread's group has them: its outcome
+
+    def _await_leader(self, last: _QueuedRow) -> None:
+        """Wait for the group another thread took ``last`` into (its commit is under way)."""
+        deadline = time.monotonic() + self.busy_timeout + 1
+        while not last.done:
+            if time.monotonic() >= deadline:
+                raise TaskStoreError(f"{self.path}: a group commit did not finish in time")
+            time.sleep(0.001)
 
     def _commit_group(self, conn: sqlite3.Connection, group: builtins.list[_QueuedRow]) -> None:
         try:
@@ -339,8 +369,11 @@ class TaskStore:
                     # Few statements, many rows each: every statement is a trip out of the
                     # GIL and back, which on a busy server's process waits on its event
                     # loop thread (up to sys.getswitchinterval(), 5 ms, per trip).
-                    for start in range(0, len(group), _ROWS_PER_INSERT):
-                        rows = group[start : start + _ROWS_PER_INSERT]
+                    # At most SQLite's variables per statement (999 before SQLite 3.32).
+                    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                    per_insert = max(1, min(_ROWS_PER_INSERT, limit // len(_COLUMN_NAMES)))
+                    for start in range(0, len(group), per_insert):
+                        rows = group[start : start + per_insert]
                         values = [row.record[column] for row in rows for column in _COLUMN_NAMES]
                         conn.execute(_insert_rows(len(rows)), values)
             except sqlite3.IntegrityError:
@@ -350,12 +383,13 @@ class TaskStore:
                     try:
                         with self._transaction(conn):
                             conn.execute(_INSERT, queued.record)
+                        queued.committed = True
                     except sqlite3.IntegrityError as exc:
                         queued.error = _store_error(self.path, exc)
         except BaseException as exc:
             error = _store_error(self.path, exc) if isinstance(exc, sqlite3.Error) else exc
             for queued in group:
-                if queued.error is None:
+                if queued.error is None and not queued.committed:
                     queued.error = error if len(group) == 1 else _shared_failure(error)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt and the like: the leader stops, the group has failed
@@ -483,15 +517,16 @@ class _Connection:
             yield self._conn
 
     def close(self) -> None:
-        if self._pid != os.getpid():
+        if self._pid not in (-1, os.getpid()):  # the parent's: never closed here
             with _REOPEN:
                 self._forget_inherited()
             return
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
+            # The pid stays: the next use() opens anew under this same lock, not through
+            # the after-fork path, which replaces the lock other threads may wait on.
             self._conn = None
-            self._pid = -1
 
     def _reopen(self) -> None:
         with _REOPEN:
@@ -514,12 +549,13 @@ class _Connection:
 class _QueuedRow:
     """A create's row waiting for a group commit, and that commit's outcome for it."""
 
-    __slots__ = ("record", "done", "error")
+    __slots__ = ("record", "done", "error", "committed")
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.done = False
         self.error: BaseException | None = None
+        self.committed = False  # committed alone (the retry after a constraint error)
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> TaskStoreError:
@@ -580,7 +616,7 @@ def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_stored_time(text: object) -> bool:
     """``text`` is in ``_timestamp``'s fixed-width form, 2026-11-27T21:00:00.000000Z."""
-    return isinstance(text, str) and len(text) == 27 and text[19] == "." and text[26] == "Z"
+    return isinstance(text, str) and _STORED_TIME.fullmatch(text) is not None
 
 
 def _json_time(stored: str) -> str:

@@ -511,3 +511,54 @@ def test_create_many_as_json_answers_what_the_model_dumps(store: TaskStore) -> N
     requests = [new("é ☃", description=None, tags=["a", "é"]), new("b", estimated_effort=5)]
     answers = store.create_many(requests, as_json=True)
     assert [store.get(a["id"]).model_dump(mode="json") for a in answers] == answers
+
+
+def _add_trigger(store: TaskStore, title: str, action: str) -> None:
+    with sqlite3.connect(store.path, isolation_level=None) as setup:
+        setup.execute(
+            f"CREATE TRIGGER refuse_{title} BEFORE INSERT ON tasks WHEN NEW.title = '{title}'"
+            f" BEGIN {action}; END"
+        )
+    setup.close()
+
+
+def test_a_group_reports_each_row_as_committed_or_refused(store: TaskStore) -> None:
+    # The group fails on a constraint, so each row is retried alone; a later row then
+    # fails otherwise (malformed JSON in a trigger): the rows committed alone before it
+    # must be reported committed, not failed with it.
+    store.create(new("schema in place"))
+    _add_trigger(store, "poison", "SELECT RAISE(ABORT, 'poisoned row')")
+    _add_trigger(store, "explode", "SELECT json_extract('not json', '$')")
+    ok, poison, explode = store.create_many([new("ok"), new("poison"), new("explode")])
+    assert ok.title == "ok" and store.get(ok.id) == ok
+    assert isinstance(poison, TaskStoreError) and "poisoned row" in str(poison)
+    assert isinstance(explode, TaskStoreError)
+    assert [t.title for t in store.list()] == ["schema in place", "ok"]
+    assert store.create_many([]) == []
+    [alone] = store.create_many([new("poison")])  # one row: its error, not raised
+    assert isinstance(alone, TaskStoreError)
+
+
+def test_a_create_refused_for_want_of_a_connection_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    store = TaskStore(path)
+    store.create(new("before"))
+    store.close()
+    path.rename(tmp_path / "moved.db")
+    path.mkdir()  # the next open fails: a directory where the database was
+    with pytest.raises(TaskStoreError):
+        store.create(new("refused"))
+    path.rmdir()
+    (tmp_path / "moved.db").rename(path)
+    store.create(new("after"))
+    assert [t.title for t in store.list()] == ["before", "after"]
+    store.close()
+
+
+def test_groups_fit_a_build_with_fewer_variables_per_statement(store: TaskStore) -> None:
+    # SQLite before 3.32 allows 999 variables per statement: 111 rows of 9 columns.
+    with store._writer.use() as conn:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    answers = store.create_many([new(f"row {i}") for i in range(300)])
+    assert all(not isinstance(a, BaseException) for a in answers)
+    assert len(store.list(limit=1000)) == 300
