@@ -52,24 +52,45 @@ class CreateBatcher:
             self._waiting.append((request, future))
             start, self._committing = not self._committing, True
         if start:
-            loop.run_in_executor(None, self._commit_all, loop)
+            try:
+                loop.run_in_executor(None, self._commit_all, loop)
+            except RuntimeError as exc:  # the executor is shut down: the server is stopping
+                _deliver(*self._give_up(exc))
         return future
+
+    def _give_up(self, error: BaseException) -> tuple[_Waiting, list[Any]]:
+        """Stop committing: the waiting creates, each with ``error``."""
+        with self._lock:
+            group, self._waiting = self._waiting, []
+            self._committing = False
+        return group, [error] * len(group)
 
     def _commit_all(self, loop: asyncio.AbstractEventLoop) -> None:
         """In the executor: commit groups until none is waiting."""
-        while True:
-            with self._lock:
-                group, self._waiting = self._waiting, []
-                if not group:
-                    self._committing = False
-                    return
-            try:
-                requests = [request for request, _ in group]
-                outcomes: list[Any] = self.store.create_many(requests, as_json=True)
-            except Exception as exc:  # the whole call failed: every create with it
-                outcomes = [exc] * len(group)
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-                loop.call_soon_threadsafe(_deliver, group, outcomes)
+        try:
+            while True:
+                with self._lock:
+                    group, self._waiting = self._waiting, []
+                    if not group:
+                        self._committing = False
+                        return
+                try:
+                    requests = [request for request, _ in group]
+                    outcomes: list[Any] = self.store.create_many(requests, as_json=True)
+                except Exception as exc:  # the whole call failed: every create with it
+                    outcomes = [exc] * len(group)
+                except BaseException as exc:
+                    self._hand_back(loop, group, [exc] * len(group))
+                    raise
+                self._hand_back(loop, group, outcomes)
+        except BaseException as exc:  # this thread is going away: nobody may wait forever
+            self._hand_back(loop, *self._give_up(exc))
+            raise
+
+    @staticmethod
+    def _hand_back(loop: asyncio.AbstractEventLoop, group: _Waiting, outcomes: list) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(_deliver, group, outcomes)
 
 
 def _deliver(group: _Waiting, outcomes: list[Any]) -> None:

@@ -106,3 +106,18 @@ def test_a_store_that_cannot_write_fails_every_create_with_a_clear_error(tmp_pat
         assert all(isinstance(o, TaskStoreError) for o in outcomes)
         assert all("held the task database's write lock" in str(o) for o in outcomes)
         assert store.list() == []
+
+
+def test_creates_after_the_executor_is_shut_down_fail_and_do_not_hang(store) -> None:
+    # A server stopping shuts its default executor down: a create then fails at once.
+    async def main():
+        loop = asyncio.get_running_loop()
+        await loop.shutdown_default_executor()
+        batcher = CreateBatcher(store)
+        first = await asyncio.gather(batcher.create(new("late")), return_exceptions=True)
+        second = await asyncio.gather(batcher.create(new("later")), return_exceptions=True)
+        return first + second
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert store.list() == []
