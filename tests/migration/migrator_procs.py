@@ -1,8 +1,7 @@
 """Processes and client load for the migrator's tests.
 
 ``child_env()`` is this environment with the llmstruct under test first on
-PYTHONPATH. ``Process.start(command, log, pattern)`` runs a server and waits for
-the line naming its port (``pattern``'s group 1). ``ClientLoad`` is a few async
+PYTHONPATH (servers are started with ``proxy_helpers.start``). ``ClientLoad`` is a few async
 httpx clients, in a thread with its own event loop, hitting a mix of v1
 endpoints through the proxy until stopped, and recording every request: its
 status, or the exception that ended it. A failure is anything but the status the
@@ -13,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,58 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 import llmstruct
-
-HANG = 60.0  # upper bound on one wait; never asserted on
+from tests.migration.proxy_helpers import HANG
 
 
 def child_env(**extra: str) -> dict[str, str]:
     parent = str(Path(llmstruct.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": parent + (os.pathsep + path if path else ""), **extra}
-
-
-@dataclass
-class Process:
-    process: subprocess.Popen
-    log: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @classmethod
-    def start(
-        cls, command: list[str], log: Path, pattern: str, env: dict[str, str] | None = None
-    ) -> Process:
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                env=env or child_env(),
-            )  # fmt: skip
-        deadline = time.monotonic() + HANG
-        while time.monotonic() < deadline:
-            found = re.search(pattern, log.read_text(errors="replace"))
-            if found:
-                return cls(process, log, int(found.group(1)))
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        process.kill()
-        process.wait()
-        pytest.fail(f"{command} did not start:\n{log.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(HANG)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass

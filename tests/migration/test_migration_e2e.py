@@ -44,7 +44,8 @@ import pytest
 
 from llmstruct.migration import state as statelib
 from tests.migration.migrator_failing_server import INJECTED
-from tests.migration.migrator_procs import HANG, ClientLoad, Process, child_env
+from tests.migration.migrator_procs import HANG, ClientLoad, child_env
+from tests.migration.proxy_helpers import Proc, start
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -84,27 +85,27 @@ def root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def legacy(root, tmp_path_factory) -> Iterator[Process]:
+def legacy(root, tmp_path_factory) -> Iterator[Proc]:
     log = tmp_path_factory.mktemp("legacy") / "legacy.log"
     command = [sys.executable, "-m", "llmstruct.migration.serve_fastapi", "--port", "0",
                "--root", str(root), "--log-level", "warning"]  # fmt: skip
-    served = Process.start(command, log, r"serving FastAPI on http://127\.0\.0\.1:(\d+)", env())
+    served = start(command, log, r"serving FastAPI on http://127\.0\.0\.1:(\d+)", env())
     yield served
     served.stop()
 
 
-def start_custom(root: Path, log: Path, failing: bool) -> Process:
+def start_custom(root: Path, log: Path, failing: bool) -> Proc:
     program = [str(HERE / "migrator_failing_server.py")] if failing else [
         "-m", "llmstruct.server.serve"]  # fmt: skip
     command = [sys.executable, *program, "--port", "0", "--root", str(root)]
-    return Process.start(command, log, r"serving on http://127\.0\.0\.1:(\d+)", env())
+    return start(command, log, r"serving on http://127\.0\.0\.1:(\d+)", env())
 
 
-def start_proxy(legacy: Process, custom: Process, log: Path) -> Process:
+def start_proxy(legacy: Proc, custom: Proc, log: Path) -> Proc:
     command = [sys.executable, "-m", "llmstruct", "migrate", "proxy", "--legacy", legacy.url,
                "--custom", custom.url, "--weight", "0", "--port", "0",
                "--log-level", "warning"]  # fmt: skip
-    return Process.start(command, log, r"proxy on http://127\.0\.0\.1:(\d+)", env())
+    return start(command, log, r"proxy on http://127\.0\.0\.1:(\d+)", env())
 
 
 def migrate(*args: str) -> subprocess.CompletedProcess:
@@ -114,7 +115,7 @@ def migrate(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def proxy_stats(proxy: Process) -> dict:
+def proxy_stats(proxy: Proc) -> dict:
     return httpx.get(f"{proxy.url}/_proxy/stats", timeout=HANG).json()
 
 
