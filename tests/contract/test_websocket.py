@@ -11,7 +11,7 @@ from tests.contract.harness import KEY, Contract, Server, Trio, stable
 
 pytest.importorskip("wsproto")
 
-from tests.contract.wsclient import WSClient  # noqa: E402
+from wsclient import WSClient  # noqa: E402
 
 WS = "/api/v1/ws"
 AUTH_401 = {"body": {"detail": "Invalid or missing API key"}}

@@ -16,7 +16,6 @@ import gzip
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,9 +32,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("wsproto")
 
-from wsproto import ConnectionType, WSConnection  # noqa: E402
-from wsproto import events as ws_events  # noqa: E402
-from wsproto.utilities import LocalProtocolError  # noqa: E402
+from wsclient import WSClient  # noqa: E402
 
 import llmstruct  # noqa: E402
 
@@ -487,73 +484,6 @@ def test_query_asks_the_llm_and_maps_its_errors(
 
 
 # -- WebSocket -------------------------------------------------------------------------------------
-class WSClient:
-    """A blocking WebSocket client on wsproto, enough for JSON messages."""
-
-    def __init__(self, port: int, target: str, headers: list[tuple[str, str]] = ()) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=HANG)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.events: list[Any] = []
-        self.rejected: tuple[int, bytes] | None = None
-        self._text = ""
-        request = ws_events.Request(
-            host="127.0.0.1",
-            target=target,
-            extra_headers=[(k.encode(), v.encode()) for k, v in headers],
-        )
-        self.sock.sendall(self.ws.send(request))  # fmt: skip
-        body = b""
-        while True:
-            event = self._next()
-            if isinstance(event, ws_events.AcceptConnection):
-                return
-            if isinstance(event, ws_events.RejectConnection):
-                status = event.status_code
-                if not event.has_body:
-                    self.rejected = (status, b"")
-                    return
-            elif isinstance(event, ws_events.RejectData):
-                body += event.data
-                if event.body_finished:
-                    self.rejected = (status, body)
-                    return
-
-    def _next(self) -> Any:
-        while not self.events:
-            data = self.sock.recv(65536)
-            self.ws.receive_data(data or None)
-            self.events.extend(self.ws.events())
-        return self.events.pop(0)
-
-    def send(self, message: Any) -> None:
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.sock.sendall(self.ws.send(ws_events.Message(data=text)))
-
-    def recv(self) -> dict[str, Any]:
-        while True:
-            event = self._next()
-            if isinstance(event, ws_events.Ping):
-                self.sock.sendall(self.ws.send(event.response()))
-            elif isinstance(event, ws_events.TextMessage):
-                self._text += event.data
-                if event.message_finished:
-                    text, self._text = self._text, ""
-                    return json.loads(text)
-            elif isinstance(event, ws_events.CloseConnection):
-                raise AssertionError(f"server closed the WebSocket: {event.code} {event.reason}")
-
-    def close(self) -> None:
-        try:
-            if self.rejected is None:
-                self.sock.sendall(self.ws.send(ws_events.CloseConnection(code=1000)))
-                while not isinstance(self._next(), ws_events.CloseConnection):
-                    pass
-        except (OSError, LocalProtocolError):
-            pass
-        finally:
-            self.sock.close()
-
-
 @pytest.fixture
 def ws(served: Served) -> Iterator[WSClient]:
     client = WSClient(served.port, "/api/v1/ws", [("X-API-Key", KEY)])

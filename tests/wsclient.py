@@ -1,9 +1,11 @@
-"""A blocking WebSocket client on wsproto, enough for the JSON messages of ``/api/v1/ws``."""
+"""A blocking WebSocket client on wsproto, enough for the JSON messages of ``/api/v1/ws``
+(the contract suite's and the FastAPI reference's WebSocket tests)."""
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wsproto import ConnectionType, WSConnection
@@ -16,13 +18,19 @@ HANG = 90.0  # an upper bound on one wait, never asserted on
 class WSClient:
     """Connects at once; ``rejected`` is ``(status, body)`` if the handshake was refused."""
 
-    def __init__(self, port: int, target: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        port: int,
+        target: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=HANG)
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.events: list[Any] = []
         self.rejected: tuple[int, bytes] | None = None
         self._text = ""
-        extra = [(k.encode(), v.encode()) for k, v in headers.items()]
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        extra = [(k.encode(), v.encode()) for k, v in pairs]
         self.sock.sendall(self.ws.send(ws_events.Request("127.0.0.1", target, extra_headers=extra)))
         status, body = 0, b""
         while True:
@@ -52,6 +60,7 @@ class WSClient:
         self.sock.sendall(self.ws.send(ws_events.Message(data=text)))
 
     def recv(self) -> Any:
+        """The next JSON message; ``{"closed": code}`` if the server closed instead."""
         while True:
             event = self._next()
             if isinstance(event, ws_events.Ping):
