@@ -21,11 +21,9 @@ Invariants:
 - Two connections per process, each used by one thread at a time under its own
   lock: a writer and a reader. Readers never wait for writers (WAL), so a read
   must not wait for a commit's fsync behind the same connection lock either: the
-  server reads tasks on its event loop while executor threads commit. SQLite must
-  not use a connection across ``fork()`` (sqlite.org/howtocorrupt.html, 2.6): a
-  child notices the pid change, opens its own connections, and keeps the inherited
-  ones referenced forever, because closing them would run SQLite's close-time
-  cleanup on the parent's locks and WAL files.
+  server reads tasks on its event loop while executor threads commit. Each is a
+  ``store.connection.ProcessConnection``: after a ``fork()`` the child opens its
+  own and never touches the parent's (sqlite.org/howtocorrupt.html, 2.6).
 - Creates commit in groups: a create that arrives while another transaction holds
   the writer queues its row, and the next writer inserts every queued row in one
   transaction, one fsync for all of them (group commit, as PostgreSQL's
@@ -48,14 +46,13 @@ from __future__ import annotations
 import builtins
 import functools
 import json
-import os
 import random
 import re
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +66,7 @@ from llmstruct.api.models import (
     TaskResponse,
     TaskUpdateRequest,
 )
+from llmstruct.store.connection import ProcessConnection
 
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "tasks.db"
@@ -115,25 +113,6 @@ _SEARCH = (
 )
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE json_each.value = :tag)"
 
-# Connections a forked child inherited: referenced here so they are never closed.
-_INHERITED: list[sqlite3.Connection] = []
-# Guards the reopen after a fork; replaced in the child because another thread of
-# the parent may have held it at the moment of the fork.
-_REOPEN = threading.Lock()
-# This process's pid, kept current by the at-fork hook: every store call checks it,
-# and os.getpid() is a system call each time (glibc stopped caching it in 2.25).
-_pid = os.getpid()
-
-
-def _after_fork_in_child() -> None:
-    global _REOPEN, _pid
-    _REOPEN = threading.Lock()
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 class TaskStoreError(Exception):
     """The task database cannot be opened or used."""
@@ -146,8 +125,8 @@ class TaskStore:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._busy_ms = int(busy_timeout * 1000)
-        self._writer = _Connection(self._open)
-        self._reader = _Connection(self._open)
+        self._writer = ProcessConnection(self._open)
+        self._reader = ProcessConnection(self._open)
         self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
         self._queue_lock = threading.Lock()
         # Open now: a bad path or file is an error at start-up, not on the first request
@@ -302,7 +281,7 @@ class TaskStore:
     # -- connection and transactions ---------------------------------------------
 
     @contextmanager
-    def _use(self, connection: _Connection) -> Iterator[sqlite3.Connection]:
+    def _use(self, connection: ProcessConnection) -> Iterator[sqlite3.Connection]:
         """``connection`` (the reader or the writer), held exclusively by the calling thread."""
         with connection.use() as conn:
             try:
@@ -491,59 +470,6 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-
-
-class _Connection:
-    """One SQLite connection of this process, used by one thread at a time.
-
-    After a ``fork()`` the child leaves the inherited connection open and referenced
-    (module docstring) and opens its own on first use.
-    """
-
-    def __init__(self, open_connection: Callable[[], sqlite3.Connection]) -> None:
-        self._open = open_connection
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-
-    @contextmanager
-    def use(self) -> Iterator[sqlite3.Connection]:
-        if self._pid != _pid:
-            self._reopen()
-        with self._lock:
-            if self._conn is None:  # another thread called close() meanwhile
-                self._conn = self._open()
-                self._pid = os.getpid()
-            yield self._conn
-
-    def close(self) -> None:
-        if self._pid not in (-1, os.getpid()):  # the parent's: never closed here
-            with _REOPEN:
-                self._forget_inherited()
-            return
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-            # The pid stays: the next use() opens anew under this same lock, not through
-            # the after-fork path, which replaces the lock other threads may wait on.
-            self._conn = None
-
-    def _reopen(self) -> None:
-        with _REOPEN:
-            if self._pid == os.getpid():
-                return  # another thread of this process was first
-            self._forget_inherited()
-            self._conn = self._open()
-            self._pid = os.getpid()
-
-    def _forget_inherited(self) -> None:
-        # Call with _REOPEN held, in a process that did not open self._conn.
-        if self._conn is not None:
-            _INHERITED.append(self._conn)
-        self._conn = None
-        self._pid = -1
-        # The inherited lock may be held by a thread that does not exist here.
-        self._lock = threading.Lock()
 
 
 class _QueuedRow:
