@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
+from taskdb import hold_write_lock, refuse_title
 
 from llmstruct.api.models import TaskCreateRequest
 from llmstruct.server.task_batch import CreateBatcher
@@ -49,12 +49,7 @@ def test_concurrent_creates_are_all_committed_in_fewer_thread_calls(store) -> No
 
 def test_a_refused_row_fails_its_own_create_only(store) -> None:
     store.create(new("schema in place"))
-    with sqlite3.connect(store.path, isolation_level=None) as setup:
-        setup.execute(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks WHEN NEW.title = 'poison'"
-            " BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
-        )
-    setup.close()
+    refuse_title(store.path, "poison")
 
     async def main():
         batcher = CreateBatcher(store)
@@ -89,8 +84,7 @@ def test_a_caller_that_goes_away_does_not_cancel_the_commit(store) -> None:
 
 def test_a_store_that_cannot_write_fails_every_create_with_a_clear_error(tmp_path) -> None:
     with TaskStore(tmp_path / "tasks.db", busy_timeout=0.2) as store:
-        other = sqlite3.connect(store.path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock throughout
+        other = hold_write_lock(store.path)  # throughout
 
         async def main():
             batcher = CreateBatcher(store)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from taskdb import hold_write_lock, refuse_title
 
 from llmstruct.api.models import TaskCreateRequest, TaskUpdateRequest
 from llmstruct.store.tasks import SCHEMA_VERSION, TaskStore, TaskStoreError
@@ -228,13 +229,6 @@ def test_threads_of_one_process_share_the_store_safely(store: TaskStore) -> None
     assert len(created) == 200
 
 
-def _hold_write_lock(path: Path) -> sqlite3.Connection:
-    """Another process's writer, as far as the store can tell: the write lock, held."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    return other
-
-
 def _wait_until(condition, what: str) -> None:
     deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
     while not condition():
@@ -251,7 +245,7 @@ def test_a_read_does_not_wait_behind_a_write_in_progress(store: TaskStore) -> No
     # The server reads tasks on its event loop while executor threads commit: a read
     # must not queue behind a writer's lock (here: a create waiting for the write lock).
     existing = store.create(new("already there"))
-    other = _hold_write_lock(store.path)
+    other = hold_write_lock(store.path)
     outcome: list[object] = []
     creator = threading.Thread(target=lambda: outcome.append(store.create(new("blocked"))))
     creator.start()
@@ -271,14 +265,8 @@ def test_creates_queued_behind_a_commit_share_the_next_and_a_bad_row_fails_alone
     store: TaskStore,
 ) -> None:
     store.create(new("schema in place"))
-    with sqlite3.connect(store.path, isolation_level=None) as setup:
-        # A row SQLite refuses (a constraint error), as a corrupt caller could send one.
-        setup.execute(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks WHEN NEW.title = 'poison'"
-            " BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
-        )
-    setup.close()
-    other = _hold_write_lock(store.path)
+    refuse_title(store.path, "poison")  # a row SQLite refuses, as a corrupt one
+    other = hold_write_lock(store.path)
     results: dict[str, object] = {}
 
     def create(title: str) -> None:
@@ -309,7 +297,7 @@ def test_creates_queued_behind_a_commit_share_the_next_and_a_bad_row_fails_alone
 def test_a_failed_group_commit_fails_every_create_in_it(store: TaskStore) -> None:
     store.create(new("schema in place"))
     store.busy_timeout = 0.3  # the held write lock below outlasts it
-    other = _hold_write_lock(store.path)
+    other = hold_write_lock(store.path)
     errors: list[BaseException] = []
 
     def create(title: str) -> None:
@@ -437,9 +425,8 @@ def test_a_write_lock_held_too_long_elsewhere_is_a_clear_error(tmp_path: Path) -
     path = tmp_path / "tasks.db"
     with TaskStore(path, busy_timeout=0.2) as store:
         task = store.create(new("before"))
-        other = sqlite3.connect(path, isolation_level=None)
+        other = hold_write_lock(path)
         try:
-            other.execute("BEGIN IMMEDIATE")
             with pytest.raises(TaskStoreError, match="held the task database's write lock"):
                 store.create(new("blocked"))
             # Readers are not blocked by a writer (WAL).
@@ -513,22 +500,13 @@ def test_create_many_as_json_answers_what_the_model_dumps(store: TaskStore) -> N
     assert [store.get(a["id"]).model_dump(mode="json") for a in answers] == answers
 
 
-def _add_trigger(store: TaskStore, title: str, action: str) -> None:
-    with sqlite3.connect(store.path, isolation_level=None) as setup:
-        setup.execute(
-            f"CREATE TRIGGER refuse_{title} BEFORE INSERT ON tasks WHEN NEW.title = '{title}'"
-            f" BEGIN {action}; END"
-        )
-    setup.close()
-
-
 def test_a_group_reports_each_row_as_committed_or_refused(store: TaskStore) -> None:
     # The group fails on a constraint, so each row is retried alone; a later row then
     # fails otherwise (malformed JSON in a trigger): the rows committed alone before it
     # must be reported committed, not failed with it.
     store.create(new("schema in place"))
-    _add_trigger(store, "poison", "SELECT RAISE(ABORT, 'poisoned row')")
-    _add_trigger(store, "explode", "SELECT json_extract('not json', '$')")
+    refuse_title(store.path, "poison")
+    refuse_title(store.path, "explode", "SELECT json_extract('not json', '$')")
     ok, poison, explode = store.create_many([new("ok"), new("poison"), new("explode")])
     assert ok.title == "ok" and store.get(ok.id) == ok
     assert isinstance(poison, TaskStoreError) and "poisoned row" in str(poison)
