@@ -7,6 +7,7 @@ config) are one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -35,8 +36,24 @@ def _version_line() -> str:
     # Importing the selectors records which twin each one loaded.
     from llmstruct._ext import IMPLEMENTATIONS, assemble, httphead, lru, router  # noqa: F401
 
+    with contextlib.suppress(ImportError):  # httptools missing or too old: not listed
+        from llmstruct._ext import llhttp  # noqa: F401
+
     twins = ", ".join(f"{name}={impl}" for name, impl in sorted(IMPLEMENTATIONS.items()))
     return f"llmstruct {__version__} (extensions: {twins})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: one line, never wrapped (argparse's own action wraps it at the
+    terminal's width), and the twins are only imported when it is asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:  # fmt: skip
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(_version_line())
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="llmstruct",
         description="Map a codebase into struct.json and serve token-budgeted context from it.",
     )
-    parser.add_argument("--version", action="version", version=_version_line())
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version and the extension build"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -174,7 +193,6 @@ def _cmd_context(args: argparse.Namespace) -> int:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     import asyncio
-    import contextlib
 
     from llmstruct.engine.ai_bridge import AIBridge, LLMConfig, LLMError, StreamEnd
     from llmstruct.engine.context import ContextError, ContextManager

@@ -95,7 +95,10 @@ def test_version_names_the_extension_build(run_cli) -> None:
     done = run_cli("--version")
     assert done.returncode == 0
     expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
-    twins = f"assemble={expected}, httphead={expected}, lru={expected}, router={expected}"
+    twins = (
+        f"assemble={expected}, httphead={expected}, llhttp={expected}, lru={expected}, "
+        f"router={expected}"
+    )
     assert re.fullmatch(rf"llmstruct \S+ \(extensions: {twins}\)\n", done.stdout)
 
 

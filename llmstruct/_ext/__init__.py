@@ -28,5 +28,6 @@ def load_twin(name: str) -> ModuleType:
         else:
             IMPLEMENTATIONS[name] = "c"
             return module
+    module = importlib.import_module(f"llmstruct._ext._{name}_py")
     IMPLEMENTATIONS[name] = "py"
-    return importlib.import_module(f"llmstruct._ext._{name}_py")
+    return module

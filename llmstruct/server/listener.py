@@ -80,8 +80,10 @@ def bind_socket(host: str, port: int, backlog: int, reuse_port: bool = False) ->
 class Server:
     """One worker's HTTP server on an event loop: ``start(sock)``, then ``shutdown()``."""
 
-    def __init__(self, app: Any, limits: Limits, http: str = "auto") -> None:
-        self.state = ServerState(app, limits, driver_class(http))
+    def __init__(self, app: Any, limits: Limits, http: str | type = "auto") -> None:
+        """``http`` is an ``--http`` choice, or a driver class itself (tests pick a twin)."""
+        driver = http if isinstance(http, type) else driver_class(http)
+        self.state = ServerState(app, limits, driver)
         app.on_server(self.state)
         self.limits = limits
         self._sock: socket.socket | None = None

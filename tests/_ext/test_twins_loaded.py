@@ -12,7 +12,7 @@ import pytest
 import llmstruct._ext
 
 #: every selector with a compiled twin.
-SELECTORS = ("lru", "router", "assemble", "httphead")
+SELECTORS = ("lru", "router", "assemble", "httphead", "llhttp")
 
 
 @pytest.mark.parametrize("name", SELECTORS)

@@ -37,15 +37,22 @@ import atheris  # noqa: E402
 with atheris.instrument_imports():
     import h11  # noqa: F401  (instrumented: coverage guidance inside the reference parser)
 
+    from llmstruct._ext import _llhttp_py  # noqa: F401  (the pure twin of the httptools driver)
     from llmstruct.server import app as _app  # noqa: F401
     from llmstruct.server import http_common, http_h11, http_httptools, middleware  # noqa: F401
     from llmstruct.server import protocol as _protocol  # noqa: F401
 
 from llmstruct.server.limits import Limits  # noqa: E402
-from llmstruct.server.listener import driver_class  # noqa: E402
 from llmstruct.server.middleware import LogSink, default_chain  # noqa: E402
 from llmstruct.server.protocol import HttpProtocol, ServerState  # noqa: E402
-from tests.server.helpers import FakeTransport, Reader, _BytesSocket, make_app  # noqa: E402
+from tests.server.helpers import (  # noqa: E402
+    BACKENDS,
+    FakeTransport,
+    Reader,
+    _BytesSocket,
+    driver_for,
+    make_app,
+)
 
 KEY = "fuzz-key-0123456789abcdef"
 CHUNKS = (1, 2, 3, 7, 16, 64, 512, 1 << 30)
@@ -77,13 +84,13 @@ class MethodTag:
 
 
 STATES = {}
-for _backend in ("h11", "httptools"):
+for _backend in BACKENDS:
     _sink = LogSink(io.BytesIO())
     _chain = default_chain(KEY, cors_origins=("https://a.example",), rate=1e9, burst=10**9,
                            log_sink=_sink)  # fmt: skip
     _app_obj = make_app([MethodTag(), *_chain])
     _app_obj.state["sink"] = _sink
-    STATES[_backend] = ServerState(_app_obj, LIMITS, driver_class(_backend))
+    STATES[_backend] = ServerState(_app_obj, LIMITS, driver_for(_backend))
     STATES[_backend].loop = LOOP
 
 
@@ -148,12 +155,13 @@ def check_output(output: bytes) -> list[int]:
 
 
 def check(data: bytes) -> None:
-    """The fuzz target: one input, both backends; raises on a finding."""
+    """The fuzz target: one input, every backend; raises on a finding."""
     if not data:
         return
     chunk = CHUNKS[data[0] % len(CHUNKS)]
     body = data[1:]
-    for backend in ("h11", "httptools"):
+    answers = {}
+    for backend in BACKENDS:
         output = run_one(backend, body, chunk)
         try:
             statuses = check_output(output)
@@ -164,6 +172,9 @@ def check(data: bytes) -> None:
             raise _Failure(f"{backend}: internal error for {body[:200]!r}:\n{found[0]}")
         if statuses.count(500) > body.count(b" /"):  # more 500s than requests: not a handler's
             raise _Failure(f"{backend}: unexplained 500 for {body[:200]!r}")
+        answers[backend] = statuses
+    if answers["httptools"] != answers["httptools-py"]:  # the driver's twins must agree
+        raise _Failure(f"httptools twins differ on {body[:200]!r}: {answers}")
 
 
 def main() -> None:

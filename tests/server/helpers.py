@@ -28,10 +28,31 @@ from typing import Any
 
 from llmstruct.server.app import App, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from llmstruct.server.limits import Limits
-from llmstruct.server.listener import Server, bind_socket
+from llmstruct.server.listener import Server, bind_socket, driver_class
 from llmstruct.server.protocol import HttpProtocol, ServerState
 
-BACKENDS = ("h11", "httptools")
+#: The parser drivers every protocol test runs over: h11, and both twins of the
+#: httptools driver -- ``httptools`` is the one the server loads (compiled where
+#: built), ``httptools-py`` the pure twin (``llmstruct._ext._llhttp_py``).
+BACKENDS = ("h11", "httptools", "httptools-py")
+
+
+def driver_for(backend: str) -> type:
+    """The driver class of a ``BACKENDS`` id."""
+    if backend == "httptools-py":
+        from llmstruct._ext._llhttp_py import HttpToolsDriver
+
+        return HttpToolsDriver
+    return driver_class(backend)
+
+
+def serve_backend(backend: str) -> tuple[str, dict[str, str]]:
+    """The ``--http`` choice and the environment that make a ``serve`` process run ``backend``."""
+    if backend == "httptools-py":
+        return "httptools", {"LLMSTRUCT_NO_EXTENSIONS": "1"}
+    return backend, {}
+
+
 HANG = 10.0  # upper bound on any single wait: only to avoid hanging, never asserted on
 
 
@@ -93,6 +114,7 @@ class ServerThread:
     """A ``Server`` on 127.0.0.1:<free port>, run by a private loop in a daemon thread."""
 
     def __init__(self, app: App, limits: Limits, http: str) -> None:
+        """``http``: an ``--http`` choice or a ``BACKENDS`` id."""
         self.app = app
         self.limits = limits
         self.http = http
@@ -127,7 +149,8 @@ class ServerThread:
         self._stop = asyncio.Event()
         sock = bind_socket("127.0.0.1", 0, self.limits.backlog)
         self.port = sock.getsockname()[1]
-        self.server = Server(self.app, self.limits, self.http)
+        http = driver_for(self.http) if self.http in BACKENDS else self.http
+        self.server = Server(self.app, self.limits, http)
         self.server.start(sock)
         self._ready.set()
         await self._stop.wait()
@@ -322,12 +345,8 @@ class Harness:
     """One ``HttpProtocol`` with a fake transport, on a private event loop."""
 
     def __init__(self, backend: str, app: App | None = None, **limits: Any) -> None:
-        from llmstruct.server.listener import driver_class
-
         self.loop = asyncio.new_event_loop()
-        self.state = ServerState(
-            app or make_app(), Limits().replace(**limits), driver_class(backend)
-        )
+        self.state = ServerState(app or make_app(), Limits().replace(**limits), driver_for(backend))
         self.state.loop = self.loop
         self.transport = FakeTransport()
         self.protocol = HttpProtocol(self.state)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.helpers import HANG, Reader, connect
+from tests.server.helpers import HANG, Reader, connect, serve_backend
 
 IDLE = 2000
 SLOW = 200
@@ -95,10 +95,11 @@ def one_round(port: int, pid: int) -> tuple[list[int], int, int]:
 
 
 def test_idle_and_slow_clients_do_not_starve_a_normal_client(served, fd_limit, backend):
+    http, env = serve_backend(backend)
     server = served(
-        "--no-auth", "--http", backend,
+        "--no-auth", "--http", http,
         env={"LLMSTRUCT_MAX_CONNECTIONS": "4096", "LLMSTRUCT_HEADER_TIMEOUT": "60",
-             "LLMSTRUCT_ACCESS_LOG": "off"},
+             "LLMSTRUCT_ACCESS_LOG": "off", **env},
     ).wait_serving()  # fmt: skip
     pid = server.process.pid
     for _ in range(50):  # warm up: imports, caches, first allocations
