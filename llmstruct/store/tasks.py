@@ -58,6 +58,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from llmstruct.api.models import (
     LIST_LIMIT_MAX,
     TASK_PRIORITIES,
@@ -541,9 +543,18 @@ def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "priority": row["priority"],
         "created_at": _json_time(created),
         "updated_at": _json_time(updated),
-        "tags": json.loads(row["tags"]),
+        "tags": _tags(row["tags"]),
         "estimated_effort": row["estimated_effort"],
     }
+
+
+def _tags(stored: str) -> Any:
+    """The stored tags (``json.dumps`` of a list). orjson reads them in a tenth of
+    json's time; what it refuses and json reads (a lone surrogate escape) goes to json."""
+    try:
+        return orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return json.loads(stored)
 
 
 def _is_stored_time(text: object) -> bool:
