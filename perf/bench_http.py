@@ -222,6 +222,19 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def anon_kib(pid: int) -> int:
+    """The process's private memory: its anonymous resident pages (RssAnon).
+
+    RSS also counts the shared libraries' resident pages (libpython, OpenSSL, which
+    uvloop loads): the same for every Python server here and shared between the
+    workers of one. RssAnon is what the process itself allocated.
+    """
+    import re
+
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"RssAnon:\s+(\d+)", status).group(1))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -253,6 +266,7 @@ def one_round(name: str, args: Any) -> dict:
             "lookup": measured(process.pid, port, LOOKUP, args, auth),
         }
         result["rss_kib"], result["hwm_kib"] = rss_kib(process.pid)
+        result["anon_kib"] = anon_kib(process.pid)
         return result
     finally:
         stop(process)
@@ -267,7 +281,7 @@ def median_of(rounds: list[dict]) -> dict:
             key: statistics.median(r[endpoint][key] for r in rounds)
             for key in ("rps", "p50_ms", "p99_ms", "cpu_us", "cpu_share")
         }
-    for key in ("rss_kib", "hwm_kib"):
+    for key in ("rss_kib", "hwm_kib", "anon_kib"):
         merged[key] = statistics.median(r[key] for r in rounds)
     return merged
 
@@ -311,8 +325,9 @@ def report(results: dict, args: Any, info: dict) -> str:
         f"median of {args.rounds} rounds; server on CPU {args.server_cpu}, wrk on CPU "
         f"{args.client_cpu}; access log {args.access_log} for every server",
         "",
-        "| server | endpoint | req/s | p50 ms | p99 ms | RSS MiB (peak) | CPU µs/req (share) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| server | endpoint | req/s | p50 ms | p99 ms | RSS MiB (peak) | private MiB "
+        "| CPU µs/req (share) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = {"httptools": "llmstruct httptools", "h11": "llmstruct h11",
              "fastapi": "FastAPI/uvicorn", CEILING: "ceiling: canned bytes, no HTTP"}  # fmt: skip
@@ -325,11 +340,11 @@ def report(results: dict, args: Any, info: dict) -> str:
             lines.append(
                 f"| {names[name]} | {endpoint} | {e['rps']:,.0f} | {e['p50_ms']:.2f} | "
                 f"{e['p99_ms']:.2f} | {r['rss_kib'] / 1024:.1f} ({r['hwm_kib'] / 1024:.1f}) | "
-                f"{e['cpu_us']:.1f} ({e['cpu_share']:.0%}) |"
+                f"{r['anon_kib'] / 1024:.1f} | {e['cpu_us']:.1f} ({e['cpu_share']:.0%}) |"
             )
     base = results["fastapi"]
-    lines += ["", "| vs FastAPI | endpoint | throughput | p99 | RSS | targets | CPU/req |",
-              "| --- | --- | ---: | ---: | ---: | --- | ---: |"]  # fmt: skip
+    lines += ["", "| vs FastAPI | endpoint | throughput | p99 | RSS | targets | CPU/req "
+              "| private |", "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
     for name, needed in (("httptools", 5.0), ("h11", 1.5)):
         r = results[name]
         for endpoint in ("health", "lookup"):
@@ -341,7 +356,8 @@ def report(results: dict, args: Any, info: dict) -> str:
                 f"| {names[name]} | {endpoint} | {speed:.2f}x (>= {needed:g}x) | {p99:.2f}x"
                 f"{' (<= 0.2x)' if name == 'httptools' else ''} | {rss:.2f}x (<= 0.5x) | "
                 f"{'met' if all(ok) else 'NOT met'} | "
-                f"1/{base[endpoint]['cpu_us'] / r[endpoint]['cpu_us']:.2f} |"
+                f"1/{base[endpoint]['cpu_us'] / r[endpoint]['cpu_us']:.2f} | "
+                f"{r['anon_kib'] / base['anon_kib']:.2f}x |"
             )
     if CEILING in results:
         ceiling = results[CEILING]
