@@ -28,6 +28,7 @@ Choices that show in the contract:
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -272,10 +273,10 @@ def validate_query(model: type[M], params: Mapping[str, str] | Iterable[tuple[st
     Raises ``RequestValidationFailed``.
     """
     pairs = params.items() if isinstance(params, Mapping) else params
+    lists = _list_fields(model)
     values: dict[str, Any] = {}
     for key, value in pairs:
-        field = model.model_fields.get(key)
-        if field is not None and _is_list(field.annotation):
+        if key in lists:
             values.setdefault(key, []).append(value)
         else:
             values[key] = value
@@ -323,6 +324,15 @@ def _parse_json(body: bytes) -> Any:
 
 def _missing(loc: tuple[str | int, ...]) -> dict[str, Any]:
     return {"type": "missing", "loc": list(loc), "msg": "Field required", "input": None}
+
+
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of a query model that collect every value of a repeated parameter
+    (once per model: the annotation test costs more than the rest of a validation)."""
+    return frozenset(
+        name for name, field in model.model_fields.items() if _is_list(field.annotation)
+    )
 
 
 def _is_list(annotation: Any) -> bool:
