@@ -197,7 +197,7 @@ class TaskStore:
             request = TaskUpdateRequest.model_validate(request)
         changes = request.model_dump(include=request.model_fields_set)
         if "tags" in changes:
-            changes["tags"] = json.dumps(changes["tags"])
+            changes["tags"] = _dump_tags(changes["tags"])
         with self._write() as conn:
             row = conn.execute(_SELECT_BY_ID, (task_id,)).fetchone()
             if row is None:
@@ -521,7 +521,7 @@ def _new_record(request: TaskCreateRequest) -> dict[str, Any]:
         "priority": request.priority,
         "created_at": now,
         "updated_at": now,
-        "tags": json.dumps(request.tags),
+        "tags": _dump_tags(request.tags),
         "estimated_effort": request.estimated_effort,
     }
 
@@ -548,9 +548,19 @@ def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _dump_tags(tags: builtins.list[str]) -> str:
+    """Tags as stored: a JSON array (orjson at a tenth of json's cost; json for what
+    orjson refuses, a lone surrogate, which json escapes)."""
+    try:
+        return orjson.dumps(tags).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(tags)
+
+
 def _tags(stored: str) -> Any:
-    """The stored tags (``json.dumps`` of a list). orjson reads them in a tenth of
-    json's time; what it refuses and json reads (a lone surrogate escape) goes to json."""
+    """The stored tags (``_dump_tags``, or ``json.dumps`` before it: the same array).
+    orjson reads them in a tenth of json's time; what it refuses and json reads (a
+    lone surrogate escape) goes to json."""
     try:
         return orjson.loads(stored)
     except orjson.JSONDecodeError:
@@ -572,8 +582,9 @@ def _now() -> datetime:
 
 
 def _timestamp(moment: datetime) -> str:
-    # Fixed width, unlike isoformat() which drops ".000000": text order is time order.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Fixed width (timespec: isoformat() would drop ".000000"), so text order is time
+    # order; isoformat, not strftime, at half the cost: every create writes two.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _fold(text: str | None) -> str | None:

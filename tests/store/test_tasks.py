@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -498,6 +499,18 @@ def test_get_json_reads_tags_that_orjson_refuses(store: TaskStore) -> None:
     # A lone surrogate is stored as json.dumps escapes it; orjson will not read that back.
     task = store.create(new("odd tag", tags=["\ud800", "ok"]))
     assert store.get_json(task.id)["tags"] == ["\ud800", "ok"] == store.get(task.id).tags
+
+
+def test_tags_stored_as_json_dumps_wrote_them_read_and_filter_the_same(store: TaskStore) -> None:
+    # Databases from before tags were written with orjson hold json.dumps' form
+    # (", " between items, non-ASCII escaped): reads and the tag filter see no difference.
+    old = store.create(new("old form"))
+    fresh = store.create(new("new form", tags=["é", "a b"]))
+    with sqlite3.connect(store.path, isolation_level=None) as other:
+        other.execute("UPDATE tasks SET tags = ? WHERE id = ?", (json.dumps(["é", "a b"]), old.id))
+    other.close()
+    assert store.get(old.id).tags == store.get_json(old.id)["tags"] == ["é", "a b"]
+    assert {task.id for task in store.list(tag="é")} == {old.id, fresh.id}
 
 
 def test_create_many_as_json_answers_what_the_model_dumps(store: TaskStore) -> None:
