@@ -8,6 +8,7 @@ callback: attribute lookups, counters, the sink's bound methods looked up per
 call. tests/server runs every protocol test over both twins.
 """
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memchr
 
 import httptools
@@ -58,7 +59,8 @@ cdef class HttpToolsDriver:
         self._on_request = sink.on_request
         self._on_body = sink.on_body
         self._on_end = sink.on_end
-        self._max_head = limits.max_head_bytes
+        # A head cannot be longer than PY_SSIZE_T_MAX; a larger limit means "none".
+        self._max_head = min(limits.max_head_bytes, PY_SSIZE_T_MAX)
         self._max_body = limits.max_body_bytes
         parser = self._parser = _HttpRequestParser(self)
         parser.set_dangerous_leniencies(

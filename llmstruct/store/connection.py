@@ -73,13 +73,18 @@ class ProcessConnection:
         return self._conn
 
     def __exit__(self, *exc_info: object) -> None:
+        # The lock __enter__ took: it is only ever replaced in a forked child before
+        # any thread of the child has taken it (_reopen, close).
         self._lock.release()
 
     def close(self) -> None:
         if self._pid not in (-1, os.getpid()):  # the parent's: never closed here
             with _REOPEN:
-                self._forget_inherited()
-            return
+                # Checked again under the lock: another thread of this process may
+                # have reopened it meanwhile, and may be using it (and its new lock).
+                if self._pid not in (-1, os.getpid()):
+                    self._forget_inherited()
+                    return
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

@@ -1,6 +1,7 @@
 """Server test fixtures (helpers in ``tests/server/helpers.py``).
 
-``backend`` runs a test over both parser drivers (ids ``h11`` and ``httptools``).
+``backend`` runs a test over every parser driver (``helpers.BACKENDS``: ``h11``,
+``httptools`` and ``httptools-py``, the pure twin of the httptools driver).
 ``serve(app=None, http=None, **limits)`` starts the server on 127.0.0.1 port 0 in
 a background thread (stopped at teardown). ``harness(app=None, **limits)`` drives
 one ``HttpProtocol`` through a fake transport, for byte-exact protocol tests.

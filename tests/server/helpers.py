@@ -2,8 +2,8 @@
 
 ``ServerThread`` starts ``llmstruct.server.listener.Server`` on 127.0.0.1 port 0 in
 a background thread with its own event loop (stopped and joined at teardown);
-tests talk to it with plain blocking sockets. ``backend`` runs a test over both
-parser drivers (ids ``h11`` and ``httptools``). ``harness`` drives one
+tests talk to it with plain blocking sockets. ``backend`` runs a test over every
+parser driver in ``BACKENDS``. ``harness`` drives one
 ``HttpProtocol`` through a fake transport, for byte-exact protocol tests.
 
 Every socket, loop and thread opened here is closed here: pytest runs with
@@ -47,7 +47,8 @@ def driver_for(backend: str) -> type:
 
 
 def serve_backend(backend: str) -> tuple[str, dict[str, str]]:
-    """The ``--http`` choice and the environment that make a ``serve`` process run ``backend``."""
+    """The ``--http`` choice and the environment that make a ``serve`` process run
+    ``backend`` (``httptools-py``: the pure build, every twin pure, not the driver alone)."""
     if backend == "httptools-py":
         return "httptools", {"LLMSTRUCT_NO_EXTENSIONS": "1"}
     return backend, {}

@@ -89,6 +89,13 @@ def test_trailing_partial_request_is_kept_for_later(
     assert normal(h.output) == response_bytes + SIMPLE_GET_RESPONSE
 
 
+def test_limits_beyond_any_real_size_serve_as_no_limit(harness):
+    # A configured size above what a C size can hold (the compiled driver counts in
+    # Py_ssize_t) must not stop the server from serving anything.
+    h = harness(max_head_bytes=10**19, max_body_bytes=10**19).feed(POST_REQUEST)
+    assert normal(h.output) == ECHO_RESPONSE
+
+
 def test_trailing_garbage_is_refused_after_the_valid_request(harness, bytewise):
     h = harness().feed(SIMPLE_GET_REQUEST + b"NOT HTTP AT ALL\r\n\r\n", bytewise=bytewise)
     first, second = h.responses()
