@@ -7,7 +7,8 @@ Where things are:
   pipelining, timers, flow control, the hand-over to WebSocket;
 * ``http_common.py`` -- the driver interface, the request policy both parser
   backends apply, response serialisation; ``http_h11.py`` and
-  ``http_httptools.py`` -- the two backends (``--http h11|httptools|auto``);
+  ``http_httptools.py`` -- the two backends (``--http h11|httptools|auto``; the
+  httptools driver itself is a twin in ``llmstruct._ext``, as the head policy is);
 * ``listener.py`` -- the accept loop (connection cap, backpressure) and
   graceful shutdown of one worker;
 * ``app.py`` -- Request/Response objects, routing (``llmstruct._ext.router``) and
