@@ -46,12 +46,14 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import os
 import random
 import re
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -121,6 +123,22 @@ class TaskStoreError(Exception):
     """The task database cannot be opened or used."""
 
 
+# This process's stores. A forked child gets a fresh create queue in each: the rows
+# queued are the parent's threads' to commit (and are answered there), and the
+# queue's lock may have been held at the fork by a thread the child does not have.
+_STORES: weakref.WeakSet[TaskStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._queue = []
+        store._queue_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class TaskStore:
     """Tasks in the SQLite database at ``path``, created on first use."""
 
@@ -132,6 +150,7 @@ class TaskStore:
         self._reader = ProcessConnection(self._open)
         self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
         self._queue_lock = threading.Lock()
+        _STORES.add(self)  # a forked child starts the queue afresh (_after_fork_in_child)
         # Open now: a bad path or file is an error at start-up, not on the first request
         # (nor a reader's first open, with its set-up retries, on a server's event loop).
         with self._use(self._writer):

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from taskdb import hold_write_lock, refuse_title
 
 from llmstruct.api.models import TaskCreateRequest, TaskUpdateRequest
-from llmstruct.store.tasks import SCHEMA_VERSION, TaskStore, TaskStoreError
+from llmstruct.store.tasks import (
+    SCHEMA_VERSION,
+    TaskStore,
+    TaskStoreError,
+    _new_record,
+    _QueuedRow,
+)
 
 
 @pytest.fixture
@@ -335,14 +341,31 @@ def _create_in_child(store: TaskStore, results, close_first: bool) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.parametrize("close_first", [False, True], ids=["use", "close-then-use"])
-def test_a_forked_child_opens_its_own_connection(store: TaskStore, close_first: bool) -> None:
+@pytest.mark.parametrize("mid_create", [False, True], ids=["idle", "fork-mid-create"])
+def test_a_forked_child_opens_its_own_connection(
+    store: TaskStore, close_first: bool, mid_create: bool
+) -> None:
     before = store.create(new("from the parent"))
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     child = context.Process(target=_create_in_child, args=(store, results, close_first))
-    child.start()
-    outcome, child_task_id, child_pid, child_count = results.get(timeout=60)
-    child.join(timeout=60)
+    if mid_create:
+        # The fork catches another thread of the parent inside a create: its row is
+        # queued and the queue's lock held. The child must neither wait on that lock
+        # forever nor commit the parent's row.
+        store._queue.append(_QueuedRow(_new_record(new("the parent's, queued"))))
+        with store._queue_lock:
+            child.start()
+        store._queue.clear()
+    else:
+        child.start()
+    try:
+        outcome, child_task_id, child_pid, child_count = results.get(timeout=60)
+    except BaseException:
+        child.kill()  # stuck (the failure this test is for): do not leave it behind
+        raise
+    finally:
+        child.join(timeout=60)
     results.close()
     results.join_thread()
     assert outcome == "ok", child_task_id
