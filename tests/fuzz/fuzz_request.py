@@ -12,13 +12,20 @@ handlers) behind the production middleware chain. A "crash" is any of:
   traceback) -- a test-app handler raising on a garbage query string is not one;
 * output that is not a sequence of complete, well-formed HTTP/1.1 responses.
 
+Every input runs over every backend of ``tests.server.helpers.BACKENDS`` (h11 and
+both twins of the httptools driver), and the two httptools twins must answer it
+with the same statuses.
+
 Run it (from the repository root; ``-runs`` counts inputs)::
 
-    python tests/fuzz/fuzz_request.py -runs=100000 -max_len=2048 tests/fuzz/corpus
+    mkdir -p /tmp/fuzz-found
+    python tests/fuzz/fuzz_request.py -runs=100000 -max_len=2048 /tmp/fuzz-found tests/fuzz/corpus
 
 ``tests/fuzz/corpus`` holds the seeds (valid, pipelined, chunked, smuggling
-attempts); libFuzzer adds what it finds there. ``tests/fuzz/test_fuzz_seeds.py``
-runs every seed through ``check`` in the normal test suite.
+attempts); libFuzzer writes what it finds to the first directory given, so name a
+scratch one first (or the seeds themselves, to keep the finds: review them before
+committing). ``tests/fuzz/test_fuzz_seeds.py`` runs every seed through ``check``
+in the normal test suite.
 """
 
 from __future__ import annotations
