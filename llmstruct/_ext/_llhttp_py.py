@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from llmstruct._ext.httphead import HTTPError, RequestHead, inspect_head
+from llmstruct._ext.httphead import HTTPError, inspect_head
 
 if TYPE_CHECKING:
     from llmstruct.server.http_common import DriverSink
@@ -70,7 +70,6 @@ class HttpToolsDriver:
         "_in_message",
         "_body_seen",
         "_error",
-        "_head",
         "_last",
         "finished",
         "tail",
@@ -96,7 +95,6 @@ class HttpToolsDriver:
         self._in_message = False
         self._body_seen = 0
         self._error: HTTPError | None = None
-        self._head: RequestHead | None = None
         self._last = False  # the request being parsed is the connection's last
         self.finished = False
         self.tail = b""
@@ -191,7 +189,6 @@ class HttpToolsDriver:
             self._last = True
         elif not head.keep_alive:
             self._last = True
-        self._head = head
         self._on_request(head)
 
     def on_body(self, body: bytes) -> None:
