@@ -54,8 +54,7 @@ class ProcessConnection:
         """``with connection.use() as conn:`` the connection, held by this thread.
 
         The object is its own context manager, not a generator-based one: a server's
-        task read goes through here on its event loop, and a generator context
-        manager would cost a third of the query.
+        task reads go through here on its event loop (see ``tasks._Using``).
         """
         return self
 

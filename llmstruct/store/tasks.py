@@ -148,14 +148,18 @@ class TaskStore:
         self._busy_ms = int(busy_timeout * 1000)
         self._writer = ProcessConnection(self._open)
         self._reader = ProcessConnection(self._open)
+        # ``with self._reading as conn``: each connection held by the calling thread,
+        # SQLite's errors as TaskStoreError (stateless, so one of each serves all threads).
+        self._reading = _Using(self.path, self._reader)
+        self._writing = _Using(self.path, self._writer)
         self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
         self._queue_lock = threading.Lock()
         _STORES.add(self)  # a forked child starts the queue afresh (_after_fork_in_child)
         # Open now: a bad path or file is an error at start-up, not on the first request
         # (nor a reader's first open, with its set-up retries, on a server's event loop).
-        with self._use(self._writer):
+        with self._writing:
             pass
-        with self._use(self._reader):
+        with self._reading:
             pass
 
     # -- public API --------------------------------------------------------------
@@ -197,13 +201,8 @@ class TaskStore:
         return None if row is None else _task_json(row)
 
     def _row(self, task_id: str) -> sqlite3.Row | None:
-        # A server's task reads come here on its event loop: no generator context
-        # manager (``_use``), which would cost a third of the query.
-        with self._reader.use() as conn:
-            try:
-                return conn.execute(_SELECT_BY_ID, (task_id,)).fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise _store_error(self.path, exc) from exc
+        with self._reading as conn:
+            return conn.execute(_SELECT_BY_ID, (task_id,)).fetchone()
 
     def update(
         self, task_id: str, request: TaskUpdateRequest | Mapping[str, Any]
@@ -282,13 +281,13 @@ class TaskStore:
             # past 2**63 - 1 skips every row, as that one does.
             "offset": min(offset, 2**63 - 1),
         }
-        with self._use(self._reader) as conn:
+        with self._reading as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_task(row) for row in rows]
 
     def in_progress(self) -> builtins.list[TaskResponse]:
         """Every task whose status is ``in_progress``, oldest first (for SESSION context)."""
-        with self._use(self._reader) as conn:
+        with self._reading as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM tasks WHERE status = 'in_progress' ORDER BY created_at, id"
             ).fetchall()
@@ -308,18 +307,9 @@ class TaskStore:
     # -- connection and transactions ---------------------------------------------
 
     @contextmanager
-    def _use(self, connection: ProcessConnection) -> Iterator[sqlite3.Connection]:
-        """``connection`` (the reader or the writer), held exclusively by the calling thread."""
-        with connection.use() as conn:
-            try:
-                yield conn
-            except sqlite3.DatabaseError as exc:
-                raise TaskStoreError(f"{self.path}: task database error ({exc})") from exc
-
-    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, committed before the block's caller returns."""
-        with self._use(self._writer) as conn, self._transaction(conn):
+        with self._writing as conn, self._transaction(conn):
             yield conn
 
     @contextmanager
@@ -341,7 +331,7 @@ class TaskStore:
             self._queue.extend(rows)
         leading = False
         try:
-            with self._use(self._writer) as conn:
+            with self._writing as conn:
                 if not rows[-1].done:  # no group took them while this thread waited: lead
                     with self._queue_lock:
                         group, self._queue = self._queue, []
@@ -509,6 +499,27 @@ class _QueuedRow:
         self.done = False
         self.error: BaseException | None = None
         self.committed = False  # committed alone (the retry after a constraint error)
+
+
+class _Using:
+    """``TaskStore._reading``/``_writing``: a connection held by this thread, SQLite's
+    errors inside the block raised as ``TaskStoreError``. A class, not a generator
+    context manager: a server's task reads come through here on its event loop, and a
+    generator would cost a third of the query."""
+
+    __slots__ = ("_path", "_connection")
+
+    def __init__(self, path: Path, connection: ProcessConnection) -> None:
+        self._path = path
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._connection.__enter__()
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        self._connection.__exit__(kind, exc, traceback)
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise _store_error(self._path, exc) from exc
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> TaskStoreError:
