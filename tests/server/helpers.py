@@ -38,7 +38,7 @@ BACKENDS = ("h11", "httptools", "httptools-py")
 
 
 def driver_for(backend: str) -> type:
-    """The driver class of a ``BACKENDS`` id."""
+    """The driver class of a ``BACKENDS`` id, or of any ``--http`` choice (``auto``)."""
     if backend == "httptools-py":
         from llmstruct._ext._llhttp_py import HttpToolsDriver
 
@@ -150,8 +150,7 @@ class ServerThread:
         self._stop = asyncio.Event()
         sock = bind_socket("127.0.0.1", 0, self.limits.backlog)
         self.port = sock.getsockname()[1]
-        http = driver_for(self.http) if self.http in BACKENDS else self.http
-        self.server = Server(self.app, self.limits, http)
+        self.server = Server(self.app, self.limits, driver_for(self.http))
         self.server.start(sock)
         self._ready.set()
         await self._stop.wait()

@@ -26,7 +26,7 @@ from typing import Any
 from llmstruct.server.app import App
 from llmstruct.server.limits import DEFAULT_LIMITS, Limits
 from llmstruct.server.listener import Server, bind_socket
-from tests.server.helpers import BACKENDS, driver_for
+from tests.server.helpers import driver_for
 
 # Opcodes (RFC 6455 §5.2).
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -65,7 +65,7 @@ async def running_server(
 ) -> AsyncIterator[tuple[Server, int]]:
     """The real server, one worker in this loop, on a free loopback port (``http``: an
     ``--http`` choice or a ``BACKENDS`` id)."""
-    server = Server(app, limits, http=driver_for(http) if http in BACKENDS else http)
+    server = Server(app, limits, http=driver_for(http))
     sock = bind_socket("127.0.0.1", 0, 128)
     port = sock.getsockname()[1]
     server.start(sock)
