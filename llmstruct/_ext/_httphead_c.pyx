@@ -8,10 +8,14 @@ Python twin, so there is one exception class and one table of reason phrases.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
+from libc.string cimport memchr, memcpy
 from libc.time cimport time as c_time, time_t
+
+cdef extern from "Python.h":
+    str PyUnicode_DecodeLatin1(const char* data, Py_ssize_t size, const char* errors)
 
 import re
 import time as _time_module
@@ -174,6 +178,18 @@ def inspect_head(str method, bytes target, str http_version, list headers, limit
 
 
 def split_target(bytes target):
+    # Origin form, the norm: one memchr for the "?" and the path decoded from
+    # the buffer, with no intermediate bytes objects.
+    cdef const char* data = PyBytes_AS_STRING(target)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(target)
+    cdef const char* mark
+    cdef Py_ssize_t cut
+    if size and data[0] == 47:  # "/"
+        mark = <const char*>memchr(data, 63, size)  # "?"
+        if mark is NULL:
+            return PyUnicode_DecodeLatin1(data, size, NULL), b""
+        cut = mark - data
+        return PyUnicode_DecodeLatin1(data, cut, NULL), target[cut + 1:]
     path, sep, query = target.partition(b"?")
     if path[:1] != b"/" and b"://" in path:
         rest = path.split(b"://", 1)[1]
@@ -213,18 +229,97 @@ def http_date():
 cdef dict _STATUS_LINES = STATUS_LINES
 
 
-def response_head(int status, headers, content_length, bint keep_alive, bint http10=False):
+cdef inline char* _put(char* out, bytes data):
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+    memcpy(out, PyBytes_AS_STRING(data), size)
+    return out + size
+
+
+cdef inline char* _put_c(char* out, const char* data, Py_ssize_t size):
+    memcpy(out, data, size)
+    return out + size
+
+
+def response_head(int status, headers, content_length, bint keep_alive, bint http10=False,
+                  body=b""):
+    # Two passes over the headers -- sizes, then one memcpy each into the
+    # result -- instead of a list of parts and a join; the Content-Length
+    # digits are written by hand. Anything but bytes (a bytearray value, a
+    # length that is no plain non-negative int) takes the twin's own path.
     cdef time_t now = c_time(NULL)
-    cdef PyObject* line
+    cdef PyObject* found
+    cdef Py_ssize_t size
+    cdef unsigned long long length = 0
+    cdef char digits[20]
+    cdef int ndigits = 0
+    cdef bint framed_length = False
+    cdef bint chunked = False
+    cdef char* out
     if now != _date_second:
         _set_date(now)
-    line = PyDict_GetItem(_STATUS_LINES, status)
-    parts = [<object>line if line is not NULL else _status_line(status), _date_line]
+    found = PyDict_GetItem(_STATUS_LINES, status)
+    cdef bytes line = <bytes>found if found is not NULL else _status_line(status)
+    if type(headers) is not list:
+        headers = list(headers)
+    if type(body) is not bytes:
+        return _joined(line, headers, status, content_length, keep_alive, http10, body)
+    size = PyBytes_GET_SIZE(line) + PyBytes_GET_SIZE(_date_line) + 2 + PyBytes_GET_SIZE(body)
     for name, value in headers:
-        parts.append(name)
-        parts.append(b": ")
-        parts.append(value)
-        parts.append(b"\r\n")
+        if type(name) is not bytes or type(value) is not bytes:
+            return _joined(line, headers, status, content_length, keep_alive, http10, body)
+        size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+    if status < 200 or status == 204 or status == 304:
+        pass
+    elif content_length is not None:
+        if type(content_length) is not int or not 0 <= content_length < 10**18:
+            return _joined(line, headers, status, content_length, keep_alive, http10, body)
+        length = content_length
+        while True:
+            digits[ndigits] = <char>(48 + length % 10)  # "0" + the digit
+            ndigits += 1
+            length //= 10
+            if length == 0:
+                break
+        framed_length = True
+        size += 18 + ndigits  # "content-length: " digits CRLF
+    elif not http10:
+        chunked = True
+        size += 28
+    if not keep_alive:
+        size += 19
+    elif http10:
+        size += 24
+    result = PyBytes_FromStringAndSize(NULL, size)
+    out = PyBytes_AS_STRING(result)
+    out = _put(out, line)
+    out = _put(out, _date_line)
+    for name, value in <list>headers:
+        out = _put(out, <bytes>name)
+        out = _put_c(out, ": ", 2)
+        out = _put(out, <bytes>value)
+        out = _put_c(out, "\r\n", 2)
+    if framed_length:
+        out = _put_c(out, "content-length: ", 16)
+        while ndigits:
+            ndigits -= 1
+            out[0] = digits[ndigits]
+            out += 1
+        out = _put_c(out, "\r\n", 2)
+    elif chunked:
+        out = _put_c(out, "transfer-encoding: chunked\r\n", 28)
+    if not keep_alive:
+        out = _put_c(out, "connection: close\r\n", 19)
+    elif http10:
+        out = _put_c(out, "connection: keep-alive\r\n", 24)
+    out = _put_c(out, "\r\n", 2)
+    _put(out, <bytes>body)
+    return result
+
+
+def _joined(line, headers, int status, content_length, bint keep_alive, bint http10, body):
+    parts = [line, _date_line]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
     if status < 200 or status == 204 or status == 304:
         pass
     elif content_length is not None:
@@ -236,4 +331,5 @@ def response_head(int status, headers, content_length, bint keep_alive, bint htt
     elif http10:
         parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
+    parts.append(body)
     return b"".join(parts)

@@ -263,8 +263,9 @@ def response_head(
     content_length: int | None,
     keep_alive: bool,
     http10: bool = False,
+    body: bytes = b"",
 ) -> bytes:
-    """Serialise a status line and headers. ``content_length`` None means chunked.
+    """Serialise a status line and headers, then ``body``. ``content_length`` None means chunked.
 
     ``headers`` must not carry framing headers (Content-Length,
     Transfer-Encoding, Connection): they are written here from the arguments.
@@ -289,4 +290,5 @@ def response_head(
     elif http10:
         parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
+    parts.append(body)  # a small body in the same bytes: one write, one send(2)
     return b"".join(parts)

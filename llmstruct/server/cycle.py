@@ -91,17 +91,21 @@ class Cycle:
         body = response.body
         head = self.head
         status = response.status
-        data = response_head(
-            status, response.headers, len(body), keep_alive, head.http_version == "1.0"
-        )
+        http10 = head.http_version == "1.0"
         self.started = True
         if not proto.closing:
             if head.method == "HEAD" or status == 204 or status == 304:
-                proto.transport.write(data)
-            elif len(body) < 65536:
-                proto.transport.write(data + body)  # one write, one send(2), for a small body
+                proto.transport.write(
+                    response_head(status, response.headers, len(body), keep_alive, http10)
+                )
+            elif len(body) < 65536:  # one bytes object, one write, one send(2)
+                proto.transport.write(
+                    response_head(status, response.headers, len(body), keep_alive, http10, body)
+                )
             else:
-                proto.transport.write(data)
+                proto.transport.write(
+                    response_head(status, response.headers, len(body), keep_alive, http10)
+                )
                 proto.transport.write(body)
         proto.complete(self, keep_alive)
 

@@ -81,7 +81,6 @@ class Driver(Protocol):
 def error_response(status: int, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
     """A complete ``{"detail": ...}`` response that ends the connection."""
     body = b'{"detail":"%s"}' % detail.replace("\\", "\\\\").replace('"', '\\"').encode()
-    head = response_head(
-        status, [(b"content-type", b"application/json"), *headers], len(body), keep_alive=False
+    return response_head(
+        status, [(b"content-type", b"application/json"), *headers], len(body), False, False, body
     )
-    return head + body

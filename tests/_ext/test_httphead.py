@@ -156,6 +156,36 @@ def test_response_head_for_a_status_without_a_phrase(httphead_module):
     assert head.startswith(b"HTTP/1.1 799 \r\ndate: ")
 
 
+def test_response_head_carries_a_body_after_the_blank_line(httphead_module):
+    head = httphead_module.response_head(200, [(b"a", b"b")], 5, True, False, b"hello")
+    assert head.endswith(b"a: b\r\ncontent-length: 5\r\n\r\nhello")
+
+
+@pytest.mark.parametrize(
+    ("shape", "headers", "length", "body"),
+    [(tuple, [(b"a", b"b")], 3, b"abc"),
+     (iter, [(b"a", b"b")], 0, b""),  # any iterable, read once
+     (list, [(b"a", bytearray(b"b"))], 1, b"x"),  # bytes-like values
+     (list, [(b"a", b"b")], 3, bytearray(b"abc")),  # a bytes-like body
+     (list, [], 10**20, b""),  # a length past 64 bits
+     (list, [], True, b""),  # an int subclass
+     (list, [(b"x-many", b"v" * 5000)] * 20, 123456789, b"z" * 70000)],
+)  # fmt: skip
+def test_twins_write_the_same_head_for_any_bytes_like_input(
+    httphead_module, shape, headers, length, body
+):
+    ours = httphead_module.response_head(200, shape(headers), length, True, False, body)
+    spec = _httphead_py.response_head(200, shape(headers), length, True, False, body)
+    assert ours.split(b"\r\n", 2)[::2] == spec.split(b"\r\n", 2)[::2]  # the Date may tick
+
+
+def test_response_head_refuses_what_is_not_bytes_as_the_twin_does(httphead_module):
+    with pytest.raises(TypeError):
+        httphead_module.response_head(200, [("a", b"b")], 0, True)
+    with pytest.raises(TypeError):
+        httphead_module.response_head(200, [], 1, True, False, "x")
+
+
 def test_http_date_is_an_imf_fixdate(httphead_module):
     assert re.fullmatch(DATE, b"date: " + httphead_module.http_date() + b"\r\n")
 
