@@ -42,32 +42,40 @@ class Metrics:
     def __init__(self, state: Any = None) -> None:
         self.state = state  # the ServerState, for connection gauges (see on_server)
         self.started = time.time()
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.durations: dict[str, list[Any]] = {}  # endpoint -> [bucket counts, sum, count]
+        # (method, endpoint, status) -> [seconds in all, then a count per bucket]: one
+        # dict probe per response; the exposition sums them into its two families.
+        self._series: dict[tuple[str, str, int], list[Any]] = {}
         self.refused: dict[str, int] = {}
-        self.in_flight = 0
 
     # -- middleware hooks ---------------------------------------------------------------------
+    # No on_request hook: the in-flight gauge is read from the connections when a
+    # scrape asks (ServerState.requests_in_flight), not counted up and down per request.
     def on_server(self, state: Any) -> None:
         self.state = state
 
-    def on_request(self, request: Request) -> None:
-        self.in_flight += 1
-
     def on_response(self, request: Request, response: Response) -> Response:
-        self.in_flight -= 1
-        endpoint = request.route or _UNMATCHED
-        key = (request.method, endpoint, response.status)
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        elapsed = _perf_counter() - request.started
-        series = self.durations.get(endpoint)
+        key = (request.method, request.route or _UNMATCHED, response.status)
+        series = self._series.get(key)
         if series is None:
-            series = self.durations[endpoint] = [[0] * (len(BUCKETS) + 1), 0.0, 0]
-        series[0][_bucket(BUCKETS, elapsed)] += 1
-        series[1] += elapsed
-        series[2] += 1
+            series = self._series[key] = [0.0] + [0] * (len(BUCKETS) + 1)
+        elapsed = _perf_counter() - request.started
+        series[0] += elapsed
+        series[1 + _bucket(BUCKETS, elapsed)] += 1
         return response
+
+    def requests(self) -> dict[tuple[str, str, int], int]:
+        """Responses so far by (method, endpoint, status)."""
+        return {key: sum(series[1:]) for key, series in self._series.items()}
+
+    def durations(self) -> dict[str, tuple[list[int], float, int]]:
+        """Per endpoint: (count per bucket, seconds in all, count)."""
+        merged: dict[str, tuple[list[int], float, int]] = {}
+        for (_, endpoint, _), series in self._series.items():
+            counts, total, count = merged.get(endpoint, ([0] * (len(BUCKETS) + 1), 0.0, 0))
+            buckets = series[1:]
+            counts = [a + b for a, b in zip(counts, buckets, strict=True)]
+            merged[endpoint] = (counts, total + series[0], count + sum(buckets))
+        return merged
 
     def on_refusal(self, status: int | None, detail: str, client: Any) -> None:
         key = str(status) if status is not None else "aborted"
@@ -79,14 +87,14 @@ class Metrics:
         add = lines.append
         add("# HELP api_requests_total Total API requests")
         add("# TYPE api_requests_total counter")
-        for (method, endpoint, status), count in sorted(self.requests.items()):
+        for (method, endpoint, status), count in sorted(self.requests().items()):
             add(
                 f'api_requests_total{{method="{_label(method)}",endpoint="{_label(endpoint)}",'
                 f'status="{status}"}} {count}'
             )
         add("# HELP api_request_duration_seconds Request duration, to the response head")
         add("# TYPE api_request_duration_seconds histogram")
-        for endpoint, (counts, total, count) in sorted(self.durations.items()):
+        for endpoint, (counts, total, count) in sorted(self.durations().items()):
             label = _label(endpoint)
             cumulative = 0
             for bound, bucket in zip((*BUCKETS, "+Inf"), counts, strict=True):
@@ -106,7 +114,8 @@ class Metrics:
             add(f'llmstruct_http_refused_total{{status="{status}"}} {count}')
         add("# HELP llmstruct_http_requests_in_flight Requests being handled")
         add("# TYPE llmstruct_http_requests_in_flight gauge")
-        add(f"llmstruct_http_requests_in_flight {self.in_flight}")
+        in_flight = self.state.requests_in_flight() if self.state is not None else 0
+        add(f"llmstruct_http_requests_in_flight {in_flight}")
         if self.state is not None:
             websockets = len(self.state.websockets)
             add("# HELP llmstruct_http_connections_open Open HTTP connections")

@@ -62,6 +62,10 @@ class ServerState:
         self.on_close: Any = None  # listener callback: a connection slot is free
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    def requests_in_flight(self) -> int:
+        """Requests read and not yet answered in full, over every HTTP connection."""
+        return sum(len(conn._cycles) for conn in self.connections if type(conn) is HttpProtocol)
+
     def closed(self, conn: Any) -> None:
         self.connections.discard(conn)
         if self.on_close is not None:

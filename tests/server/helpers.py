@@ -57,6 +57,15 @@ def serve_backend(backend: str) -> tuple[str, dict[str, str]]:
 HANG = 10.0  # upper bound on any single wait: only to avoid hanging, never asserted on
 
 
+def wait_for(condition: Any, what: str) -> None:
+    """Poll ``condition`` until it holds; fail (never hang) after HANG seconds."""
+    deadline = time.monotonic() + HANG
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
 # -- the app the protocol tests run ----------------------------------------------------------------
 ITEMS = {"1": {"id": "1", "name": "one"}, "2": {"id": "2", "name": "two"}}
 

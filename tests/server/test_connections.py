@@ -9,17 +9,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import time
 
-from tests.server.helpers import HANG, Reader, connect, get
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + HANG
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+from tests.server.helpers import HANG, Reader, connect, get, wait_for
 
 
 def test_100_pipelined_requests_with_an_invalid_one_in_the_middle(serve):

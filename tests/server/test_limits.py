@@ -10,21 +10,12 @@ from __future__ import annotations
 import json
 import select
 import socket
-import time
 
 import pytest
 
-from tests.server.helpers import HANG, Reader, connect, exchange, get
+from tests.server.helpers import HANG, Reader, connect, exchange, get, wait_for
 
 SHORT = 0.2
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + HANG
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 # -- request head ----------------------------------------------------------------------------------

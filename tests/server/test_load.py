@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.helpers import HANG, Reader, connect, serve_backend
+from tests.server.helpers import HANG, Reader, connect, serve_backend, wait_for
 
 IDLE = 2000
 SLOW = 200
@@ -155,11 +155,3 @@ def test_no_server_object_outlives_its_connection(serve, fd_limit):
         sock.close()
     wait_for(lambda: server.server.open_connections == 0, "every connection to close")
     assert live() == dict.fromkeys(kinds, 0)
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + HANG
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)

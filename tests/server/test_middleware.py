@@ -6,13 +6,14 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 
 import pytest
 
 from llmstruct.server.app import JSONResponse, StreamingResponse
 from llmstruct.server.middleware import LogSink, redact_query
 from llmstruct.server.system import build_app
-from tests.server.helpers import Reader, connect
+from tests.server.helpers import Reader, connect, wait_for
 
 KEY = "k" * 20 + "-secret-key-value"
 
@@ -87,6 +88,31 @@ def test_metrics_need_the_key_and_are_prometheus_text(serve, app):
         'api_requests_total{method="GET",endpoint="/api/v1/system/metrics",status="401"} 1' in text
     )
     assert "llmstruct_http_connections_open" in text
+    # The histogram merges the item route's responses whatever their status.
+    request(server.port, "/api/v1/demo/items/8", {"X-API-Key": KEY, "Origin": "https://x.test"})
+    request(server.port, "/api/v1/demo/items/9", {"X-API-Key": KEY[:-1]})  # 401, same route
+    text = request(server.port, "/api/v1/system/metrics", {"X-API-Key": KEY}).body.decode()
+    route = 'endpoint="/api/v1/demo/items/{item_id}"'
+    assert f"api_request_duration_seconds_count{{{route}}} 3" in text
+    assert f'api_request_duration_seconds_bucket{{{route},le="+Inf"}} 3' in text
+    assert f'api_requests_total{{method="GET",{route},status="401"}} 1' in text
+
+
+def test_in_flight_gauge_counts_requests_being_answered(serve, app):
+    server = serve(app)
+
+    def in_flight() -> int:
+        text = request(server.port, "/api/v1/system/metrics", {"X-API-Key": KEY}).body.decode()
+        return int(re.search(r"^llmstruct_http_requests_in_flight (\d+)$", text, re.M).group(1))
+
+    assert in_flight() == 1  # the scrape itself
+    with connect(server.port) as sock:  # an upload that has sent half its body
+        sock.sendall(b"POST /api/v1/demo/upload HTTP/1.1\r\nHost: t\r\nX-API-Key: "
+                     + KEY.encode() + b"\r\nContent-Length: 10\r\n\r\n12345")  # fmt: skip
+        wait_for(lambda: in_flight() == 2, "the upload to be in flight")
+        sock.sendall(b"67890")
+        assert Reader(sock).response().status == 200
+    assert in_flight() == 1
 
 
 def test_protocol_refusals_are_counted_and_logged(serve, app, logs):

@@ -12,12 +12,11 @@ import signal
 import socket
 import stat
 import struct
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.server.helpers import HANG, Reader, Served, connect
+from tests.server.helpers import HANG, Reader, Served, connect, wait_for
 
 
 def http_get(port: int, path: str, headers: str = "") -> tuple[int, bytes]:
@@ -27,14 +26,6 @@ def http_get(port: int, path: str, headers: str = "") -> tuple[int, bytes]:
         )
         response = Reader(sock).response()
         return response.status, response.body
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + HANG
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def refused(port: int) -> bool:
