@@ -13,7 +13,9 @@ short-circuits the rest, the handler included) and ``on_response(request,
 response) -> Response``; ``on_response`` runs, in reverse order, for every
 middleware whose ``on_request`` ran. Both hooks are plain functions: the chain
 adds no coroutine per request. Authentication is such a hook, so it runs when a
-request's head is complete, before any of its body is read.
+request's head is complete, before any of its body is read. A middleware whose
+``on_request`` has nothing to do on a public route says so with
+``skips_public_routes = True``, and public routes run without that hook.
 
 Handlers may be ``async def`` or plain functions. A plain function runs inline,
 as the head is parsed, with no task: for quick handlers that never wait and
@@ -375,6 +377,7 @@ class Route:
 
 
 class App:
+    request_class = Request  # what the protocol builds for each request head
     response_class = Response
 
     def __init__(self, middleware: Iterable[Any] = ()) -> None:
@@ -385,6 +388,7 @@ class App:
         self.routes: list[Route] = []  # as declared, in order: what the OpenAPI document lists
         self._before: list[tuple[Callable, tuple[Callable, ...]]] = []
         self._after_all: tuple[Callable, ...] = ()
+        self._before_public: list[tuple[Callable, tuple[Callable, ...]]] = []
         self._refusal_hooks: list[Callable] = []
         self._build_chain()
 
@@ -398,15 +402,22 @@ class App:
         # Each on_request hook is paired with the on_response hooks to run if it
         # answers: its own middleware's and those of every middleware before it,
         # innermost first. Middleware without a hook cost nothing per request.
+        # Public routes get a chain of their own without the on_request hooks of
+        # middleware that declare ``skips_public_routes`` (auth, the rate limit):
+        # a health probe does not pay for checks that would let it pass anyway.
         afters: list[Callable] = []
         self._before = []
+        self._before_public = []
         for middleware in self.middleware:
             on_response = getattr(middleware, "on_response", None)
             if on_response is not None:
                 afters.append(on_response)
             on_request = getattr(middleware, "on_request", None)
             if on_request is not None:
-                self._before.append((on_request, tuple(reversed(afters))))
+                step = (on_request, tuple(reversed(afters)))
+                self._before.append(step)
+                if not getattr(middleware, "skips_public_routes", False):
+                    self._before_public.append(step)
         self._after_all = tuple(reversed(afters))
         self._refusal_hooks = [m.on_refusal for m in self.middleware if hasattr(m, "on_refusal")]
 
@@ -450,20 +461,20 @@ class App:
         return register
 
     # -- the protocol's questions -------------------------------------------------------------
-    def make_request(self, head: RequestHead, client: tuple[str, int] | None) -> Request:
-        return Request(head, client)
-
     def handle(self, request: Request) -> Any:
         """The response to ``request``, or an awaitable of it if its handler is async."""
         match = self.router.resolve(request.method, request.path)
         entry = match.handler
+        chain = self._before
         if entry is not None:
-            request.public = entry.public
             request.path_params = match.params
             request.route = match.template
+            if entry.public:
+                request.public = True
+                chain = self._before_public
         unwind: tuple[Callable, ...] = ()
         try:
-            for before, unwind in self._before:
+            for before, unwind in chain:
                 response = before(request)
                 if response is not None:
                     return self._finish(request, response, unwind)

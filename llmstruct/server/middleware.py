@@ -306,6 +306,8 @@ class RateLimit:
     and cannot be believed). An untrusted peer's header is ignored.
     """
 
+    skips_public_routes = True  # the App leaves on_request out of a public route's chain
+
     def __init__(
         self, rate: float, burst: int, max_clients: int = 10_000, trusted: Iterable[str] = ()
     ) -> None:
@@ -355,6 +357,7 @@ class APIKeyAuth:
     """
 
     DETAIL = "Invalid or missing API key"
+    skips_public_routes = True  # the App leaves on_request out of a public route's chain
 
     def __init__(self, key: str | None) -> None:
         self._key = key.encode() if key else None

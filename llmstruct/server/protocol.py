@@ -83,6 +83,7 @@ class HttpProtocol(asyncio.Protocol):
         self.state = state
         self.app = state.app
         self._response_class = state.app.response_class
+        self._request_class = state.app.request_class
         self.limits = state.limits
         self.loop = state.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -192,7 +193,7 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- driver sink --------------------------------------------------------------------
     def on_request(self, head: RequestHead) -> None:
-        request = self.app.make_request(head, self.client)
+        request = self._request_class(head, self.client)
         cycle = Cycle(self, head, request)
         request._source = cycle
         self._cycles.append(cycle)

@@ -56,3 +56,32 @@ def test_a_plain_handler_answers_now_or_defers_to_a_coroutine(serve, path, statu
     server = serve(make_app())
     assert get(server.port, path) == (status, body)
     assert get(server.port, "/answer?now=1") == (200, {"answered": "now"})  # still serving
+
+
+class Recorder:
+    """Middleware that notes the paths its hooks saw; may skip public routes."""
+
+    def __init__(self, skips_public_routes: bool) -> None:
+        self.skips_public_routes = skips_public_routes
+        self.requests: list[str] = []
+        self.responses: list[str] = []
+
+    def on_request(self, request) -> None:
+        self.requests.append(request.path)
+
+    def on_response(self, request, response):
+        self.responses.append(request.path)
+        return response
+
+
+def test_middleware_that_skips_public_routes_sees_only_the_others(serve):
+    skipping, seeing = Recorder(True), Recorder(False)
+    app = App([seeing, skipping])
+    app.add_route("/open", lambda request: {"open": True}, public=True)
+    app.add_route("/closed", lambda request: {"open": False})
+    server = serve(app)
+    for path in ("/open", "/closed", "/missing"):
+        get(server.port, path)
+    assert seeing.requests == seeing.responses == ["/open", "/closed", "/missing"]
+    assert skipping.requests == ["/closed", "/missing"]  # an unknown path is no public route
+    assert skipping.responses == ["/open", "/closed", "/missing"]  # on_response: every answer
