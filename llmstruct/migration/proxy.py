@@ -205,7 +205,7 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
 def request_headers(request: Request) -> tuple[list[tuple[bytes, bytes]], int | None, bool]:
     """The headers to send upstream, the body's Content-Length (None: unknown) and whether the
     request has a body at all."""
-    raw = request.headers.raw
+    raw = request.raw_headers
     extra = _connection_tokens(raw)
     out: list[tuple[bytes, bytes]] = []
     length: int | None = None
@@ -315,7 +315,7 @@ class ProxyApp(App):
     def handle_websocket(self, request: Request) -> Any:
         from llmstruct.migration.proxy_ws import relay_handler
 
-        side = LEGACY if self.shadow is not None else self.splitter.choose(request.headers.raw)
+        side = LEGACY if self.shadow is not None else self.splitter.choose(request.raw_headers)
         self.stats.websocket(side)
         return relay_handler(self.pools[side], request, self.settings.connect_timeout)
 
@@ -329,7 +329,7 @@ class ProxyApp(App):
             return self._error(request, exc)
 
     async def _forward_split(self, request: Request) -> Response:
-        side = self.splitter.choose(request.headers.raw)
+        side = self.splitter.choose(request.raw_headers)
         headers, length, has_body = request_headers(request)
         body: bytes | AsyncIterator[bytes] | None = None
         if has_body:

@@ -37,7 +37,7 @@ class AdminAuth:
             if _is_loopback(request.client[0] if request.client else None):
                 return None
             return error_json(403, "The proxy admin API without --admin-key is loopback only")
-        for name, value in request.headers.raw:
+        for name, value in request.raw_headers:
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._key):

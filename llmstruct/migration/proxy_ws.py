@@ -78,7 +78,7 @@ def relay_handler(pool: UpstreamPool, request: Request, connect_timeout: float) 
         "?" + request.query_string.decode("latin-1") if request.query_string else ""
     )
     client = request.client[0].encode() if request.client else b"unknown"
-    headers = [(n, v) for n, v in request.headers.raw if n not in NOT_FORWARDED]
+    headers = [(n, v) for n, v in request.raw_headers if n not in NOT_FORWARDED]
     headers.append((b"x-forwarded-for", client))
     url = pool.url
 

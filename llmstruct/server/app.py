@@ -118,15 +118,16 @@ class Request:
     """One HTTP request: the head is parsed; the body is read on demand (``body``/``stream``)."""
 
     __slots__ = (
-        "method", "path", "query_string", "headers", "client", "http_version",
+        "method", "path", "query_string", "raw_headers", "client", "http_version",
         "path_params", "route", "public", "websocket", "request_id", "started", "_state",
-        "_source", "_query",
+        "_source", "_query", "_headers",
     )  # fmt: skip
 
     def __init__(self, head: RequestHead, client: tuple[str, int] | None) -> None:
         self.method = head.method
         self.path, self.query_string = split_target(head.target)
-        self.headers = Headers(head.headers)
+        self.raw_headers: list[tuple[bytes, bytes]] = head.headers  # lower-case names, in order
+        self._headers: Headers | None = None
         self.client = client
         self.http_version = head.http_version
         self.path_params: dict[str, str] = {}
@@ -138,6 +139,13 @@ class Request:
         self._state: dict[str, Any] | None = None
         self._source: Any = None  # the protocol's body source (its _Cycle)
         self._query: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """The headers for lookups by name; hot paths loop over ``raw_headers`` instead."""
+        if self._headers is None:
+            self._headers = Headers(self.raw_headers)
+        return self._headers
 
     @property
     def state(self) -> dict[str, Any]:

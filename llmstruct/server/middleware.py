@@ -67,7 +67,7 @@ class RequestId:
         self._counter = itertools.count(1)
 
     def on_request(self, request: Request) -> None:
-        for name, value in request.headers.raw:
+        for name, value in request.raw_headers:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 if _CLIENT_ID.fullmatch(given):
@@ -366,7 +366,7 @@ class APIKeyAuth:
         if self._key is None or request.public:
             return None
         token = None
-        for name, value in request.headers.raw:  # _token's loop, inline: it runs per request
+        for name, value in request.raw_headers:  # _token's loop, inline: it runs per request
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
                 if scheme.lower() == b"bearer" and credentials.strip():
@@ -384,7 +384,7 @@ class APIKeyAuth:
 
     @staticmethod
     def _token(request: Request) -> bytes | None:
-        for name, value in request.headers.raw:
+        for name, value in request.raw_headers:
             if name == b"authorization":
                 scheme, _, credentials = value.partition(b" ")
                 if scheme.lower() == b"bearer" and credentials.strip():
