@@ -158,3 +158,18 @@ def test_run_rejects_a_corrupt_baseline(tmp_path: Path) -> None:
 def test_run_rejects_a_script_that_is_not_pyperf() -> None:
     done = run("run.py", "--bench", "bench_http")
     assert_one_line_error(done, "not a pyperf script")
+
+
+# -- instructions.py ------------------------------------------------------------------------------
+@pytest.mark.parametrize("endpoint", ["health", "lookup"])
+def test_instructions_harness_answers_every_request_it_feeds(endpoint: str) -> None:
+    # The part valgrind runs: it exits non-zero unless each request got one response.
+    done = run("instructions.py", "--inner", "50", "--endpoint", endpoint)
+    assert done.returncode == 0, done.stderr
+
+
+def test_instructions_says_when_valgrind_is_missing(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(PERF / "instructions.py")], cwd=REPO,
+                          env={**os.environ, "PATH": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=HANG)  # fmt: skip
+    assert_one_line_error(done, "valgrind is not installed")
