@@ -54,26 +54,29 @@ CEILING = "ceiling"  # not an HTTP server: see serve_ceiling
 
 
 # -- the servers (run in a child process: ``--serve NAME --port N``) -------------------------------
-def serve_llmstruct(http: str, port: int, access_log: bool) -> int:
+def add_demo_route(app: Any) -> None:
+    """The key-checked lookup on an llmstruct App (also perf/instructions.py's)."""
     from llmstruct.server.app import HTTPException
+
+    def item(request):
+        found = ITEMS.get(request.path_params["item_id"])
+        if found is None:
+            raise HTTPException(404, "Item not found")
+        return found
+
+    app.add_route("/api/v1/demo/items/{item_id}", item)
+
+
+def serve_llmstruct(http: str, port: int, access_log: bool) -> int:
     from llmstruct.server.config import load_server_config
     from llmstruct.server.serve import run
-
-    def add_demo(app) -> None:
-        def item(request):
-            found = ITEMS.get(request.path_params["item_id"])
-            if found is None:
-                raise HTTPException(404, "Item not found")
-            return found
-
-        app.add_route("/api/v1/demo/items/{item_id}", item)
 
     environ = {"LLMSTRUCT_API_KEY": KEY, "LLMSTRUCT_RATE_LIMIT": "1000000000",
                "LLMSTRUCT_RATE_BURST": "1000000000",
                "LLMSTRUCT_ACCESS_LOG": "1" if access_log else "0"}  # fmt: skip
     flags = {"host": "127.0.0.1", "port": port, "workers": 1, "http": http, "loop": "uvloop"}
     config = load_server_config(flags, environ, Path.cwd())
-    return run(config, configure=add_demo)
+    return run(config, configure=add_demo_route)
 
 
 def serve_fastapi(port: int, access_log: bool) -> int:

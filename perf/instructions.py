@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout
 
-from bench_http import HEALTH, ITEMS, KEY, LOOKUP  # noqa: E402
+from bench_http import HEALTH, KEY, LOOKUP, add_demo_route  # noqa: E402
 
 REQUESTS = {
     "health": f"GET {HEALTH} HTTP/1.1\r\nHost: localhost:8080\r\n\r\n".encode(),
@@ -68,7 +68,6 @@ class CountingTransport:
 
 
 async def feed(endpoint: str, count: int, drop: set[str]) -> None:
-    from llmstruct.server.app import HTTPException
     from llmstruct.server.limits import Limits
     from llmstruct.server.listener import driver_class
     from llmstruct.server.protocol import HttpProtocol, ServerState
@@ -79,13 +78,7 @@ async def feed(endpoint: str, count: int, drop: set[str]) -> None:
         app.middleware = [m for m in app.middleware if type(m).__name__ not in drop]
         app._build_chain()
 
-    def item(request):
-        found = ITEMS.get(request.path_params["item_id"])
-        if found is None:
-            raise HTTPException(404, "Item not found")
-        return found
-
-    app.add_route("/api/v1/demo/items/{item_id}", item)
+    add_demo_route(app)
     state = ServerState(app, Limits(max_keepalive_requests=10**9), driver_class("httptools"))
     state.loop = asyncio.get_running_loop()
     app.on_server(state)
