@@ -21,6 +21,7 @@ import re
 import time as _time_module
 
 from llmstruct._ext._httphead_py import HTTPError, STATUS_LINES, _status_line
+from llmstruct._ext._httphead_py import response_head as _py_response_head
 
 __all__ = [
     "HTTPError",
@@ -244,8 +245,10 @@ def response_head(int status, headers, content_length, bint keep_alive, bint htt
                   body=b""):
     # Two passes over the headers -- sizes, then one memcpy each into the
     # result -- instead of a list of parts and a join; the Content-Length
-    # digits are written by hand. Anything but bytes (a bytearray value, a
-    # length that is no plain non-negative int) takes the twin's own path.
+    # digits are written by hand. The fast path takes (bytes, bytes) tuples
+    # only, which cannot change between the two passes; anything else (a
+    # bytearray value, a length that is no plain non-negative int) goes to
+    # the pure twin.
     cdef time_t now = c_time(NULL)
     cdef PyObject* found
     cdef Py_ssize_t size
@@ -262,17 +265,20 @@ def response_head(int status, headers, content_length, bint keep_alive, bint htt
     if type(headers) is not list:
         headers = list(headers)
     if type(body) is not bytes:
-        return _joined(line, headers, status, content_length, keep_alive, http10, body)
+        return _py_response_head(status, headers, content_length, keep_alive, http10, body)
     size = PyBytes_GET_SIZE(line) + PyBytes_GET_SIZE(_date_line) + 2 + PyBytes_GET_SIZE(body)
-    for name, value in headers:
+    for item in <list>headers:
+        if type(item) is not tuple or len(<tuple>item) != 2:
+            return _py_response_head(status, headers, content_length, keep_alive, http10, body)
+        name, value = <tuple>item
         if type(name) is not bytes or type(value) is not bytes:
-            return _joined(line, headers, status, content_length, keep_alive, http10, body)
+            return _py_response_head(status, headers, content_length, keep_alive, http10, body)
         size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
     if status < 200 or status == 204 or status == 304:
         pass
     elif content_length is not None:
         if type(content_length) is not int or not 0 <= content_length < 10**18:
-            return _joined(line, headers, status, content_length, keep_alive, http10, body)
+            return _py_response_head(status, headers, content_length, keep_alive, http10, body)
         length = content_length
         while True:
             digits[ndigits] = <char>(48 + length % 10)  # "0" + the digit
@@ -293,7 +299,8 @@ def response_head(int status, headers, content_length, bint keep_alive, bint htt
     out = PyBytes_AS_STRING(result)
     out = _put(out, line)
     out = _put(out, _date_line)
-    for name, value in <list>headers:
+    for item in <list>headers:
+        name, value = <tuple>item
         out = _put(out, <bytes>name)
         out = _put_c(out, ": ", 2)
         out = _put(out, <bytes>value)
@@ -315,21 +322,3 @@ def response_head(int status, headers, content_length, bint keep_alive, bint htt
     _put(out, <bytes>body)
     return result
 
-
-def _joined(line, headers, int status, content_length, bint keep_alive, bint http10, body):
-    parts = [line, _date_line]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    if status < 200 or status == 204 or status == 304:
-        pass
-    elif content_length is not None:
-        parts.append(b"content-length: %d\r\n" % content_length)
-    elif not http10:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    if not keep_alive:
-        parts.append(b"connection: close\r\n")
-    elif http10:
-        parts.append(b"connection: keep-alive\r\n")
-    parts.append(b"\r\n")
-    parts.append(body)
-    return b"".join(parts)

@@ -91,22 +91,22 @@ class Cycle:
         body = response.body
         head = self.head
         status = response.status
-        http10 = head.http_version == "1.0"
         self.started = True
         if not proto.closing:
             if head.method == "HEAD" or status == 204 or status == 304:
-                proto.transport.write(
-                    response_head(status, response.headers, len(body), keep_alive, http10)
-                )
-            elif len(body) < 65536:  # one bytes object, one write, one send(2)
-                proto.transport.write(
-                    response_head(status, response.headers, len(body), keep_alive, http10, body)
-                )
+                tail = rest = b""
+            elif len(body) < 65536:
+                tail, rest = body, b""  # in the head's bytes: one write, one send(2)
             else:
-                proto.transport.write(
-                    response_head(status, response.headers, len(body), keep_alive, http10)
+                tail, rest = b"", body
+            proto.transport.write(
+                response_head(
+                    status, response.headers, len(body), keep_alive,
+                    head.http_version == "1.0", tail,
                 )
-                proto.transport.write(body)
+            )  # fmt: skip
+            if rest:
+                proto.transport.write(rest)
         proto.complete(self, keep_alive)
 
     async def stream(self, response: Any) -> None:

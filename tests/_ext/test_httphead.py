@@ -166,6 +166,7 @@ def test_response_head_carries_a_body_after_the_blank_line(httphead_module):
     [(tuple, [(b"a", b"b")], 3, b"abc"),
      (iter, [(b"a", b"b")], 0, b""),  # any iterable, read once
      (list, [(b"a", bytearray(b"b"))], 1, b"x"),  # bytes-like values
+     (list, [[b"a", b"b"]], 1, b"x"),  # pairs that are not tuples
      (list, [(b"a", b"b")], 3, bytearray(b"abc")),  # a bytes-like body
      (list, [], 10**20, b""),  # a length past 64 bits
      (list, [], True, b""),  # an int subclass
@@ -177,6 +178,24 @@ def test_twins_write_the_same_head_for_any_bytes_like_input(
     ours = httphead_module.response_head(200, shape(headers), length, True, False, body)
     spec = _httphead_py.response_head(200, shape(headers), length, True, False, body)
     assert ours.split(b"\r\n", 2)[::2] == spec.split(b"\r\n", 2)[::2]  # the Date may tick
+
+
+class Shifty:
+    """A header pair that grows each time it is unpacked: sizing it once and copying
+    it later would overrun the buffer, so it must be read once."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __iter__(self):
+        self.reads += 1
+        return iter((b"x-grow", b"v" * 1000 * self.reads))
+
+
+def test_response_head_reads_each_header_pair_once(httphead_module):
+    head = httphead_module.response_head(200, [Shifty()], 0, True)
+    assert b"x-grow: " + b"v" * 1000 + b"\r\n" in head
+    assert head.endswith(b"content-length: 0\r\n\r\n")
 
 
 def test_response_head_refuses_what_is_not_bytes_as_the_twin_does(httphead_module):
