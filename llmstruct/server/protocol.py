@@ -64,7 +64,7 @@ class ServerState:
 
     def requests_in_flight(self) -> int:
         """Requests read and not yet answered in full, over every HTTP connection."""
-        return sum(len(conn._cycles) for conn in self.connections if type(conn) is HttpProtocol)
+        return sum(len(conn._cycles) for conn in self.connections if isinstance(conn, HttpProtocol))
 
     def closed(self, conn: Any) -> None:
         self.connections.discard(conn)
