@@ -295,7 +295,8 @@ class RateLimit:
     """A token bucket per client address: ``rate`` requests a second, bursts of ``burst``.
 
     Over it: 429 with ``Retry-After`` (whole seconds until a token is back).
-    Public routes (health) are not counted. At most ``max_clients`` buckets are
+    Public routes (health) are not counted: the App runs them without this hook
+    (``skips_public_routes``). At most ``max_clients`` buckets are
     kept; past that, full (idle) buckets are dropped first, since a new bucket
     starts full anyway.
 
@@ -318,8 +319,6 @@ class RateLimit:
         self._buckets: dict[str, list[float]] = {}  # client -> [tokens, last refill]
 
     def on_request(self, request: Request) -> Response | None:
-        if request.public:
-            return None
         client = client_address(request, self.trusted)
         now = _monotonic()
         bucket = self._buckets.get(client)
@@ -352,8 +351,9 @@ class APIKeyAuth:
     """``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (and ``?api_key=`` on a WebSocket).
 
     ``key=None`` is the no-auth mode, which ``serve`` allows only on a loopback
-    address. Public routes pass; everything else without the key gets 401, as
-    the FastAPI service answers.
+    address. Public routes pass (the App runs them without this hook:
+    ``skips_public_routes``); everything else without the key gets 401, as the
+    FastAPI service answers.
     """
 
     DETAIL = "Invalid or missing API key"
@@ -363,7 +363,7 @@ class APIKeyAuth:
         self._key = key.encode() if key else None
 
     def on_request(self, request: Request) -> Response | None:
-        if self._key is None or request.public:
+        if self._key is None:
             return None
         token = None
         for name, value in request.raw_headers:  # _token's loop, inline: it runs per request
