@@ -34,7 +34,7 @@ class UsageError(Exception):
 
 def _version_line() -> str:
     # Importing the selectors records which twin each one loaded.
-    from llmstruct._ext import IMPLEMENTATIONS, assemble, httphead, lru, router  # noqa: F401
+    from llmstruct._ext import IMPLEMENTATIONS, assemble, csr, httphead, lru, router  # noqa: F401
 
     with contextlib.suppress(ImportError):  # httptools missing or too old: not listed
         from llmstruct._ext import llhttp  # noqa: F401

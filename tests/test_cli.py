@@ -96,8 +96,8 @@ def test_version_names_the_extension_build(run_cli) -> None:
     assert done.returncode == 0
     expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
     twins = (
-        f"assemble={expected}, httphead={expected}, llhttp={expected}, lru={expected}, "
-        f"router={expected}"
+        f"assemble={expected}, csr={expected}, httphead={expected}, llhttp={expected}, "
+        f"lru={expected}, router={expected}"
     )
     assert re.fullmatch(rf"llmstruct \S+ \(extensions: {twins}\)\n", done.stdout)
 

@@ -50,6 +50,7 @@ lru_module = twin_fixture("lru")
 router_module = twin_fixture("router")
 assemble_module = twin_fixture("assemble")
 httphead_module = twin_fixture("httphead")
+csr_module = twin_fixture("csr")
 
 
 class FakeClock:
