@@ -15,14 +15,21 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ProxyAdmin", "ProxyError", "check_url", "read_rss"]
+__all__ = ["ProxyAdmin", "ProxyError", "check_key", "check_url", "read_rss"]
 
 TIMEOUT = 10.0  # seconds for one admin call: the proxy answers these from memory
 _RSS = re.compile(rb"^process_resident_memory_bytes(?:\{[^}]*\})?\s+(\S+)", re.MULTILINE)
 
 
 class ProxyError(Exception):
-    """The proxy (or a backend) could not be reached or gave an unusable answer."""
+    """The proxy (or a backend) could not be reached or gave an unusable answer.
+
+    ``status`` is the HTTP status of a refusal, ``None`` when there was no answer.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def check_url(url: str) -> str:
@@ -33,7 +40,18 @@ def check_url(url: str) -> str:
         raise ValueError(f"not a URL: {url!r}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(f"not an http:// or https:// URL: {url!r}")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ValueError(f"the port of {url!r} is not in 1..65535")
+    if any(c in parsed.host for c in "% "):  # httpx %-encodes what a host cannot hold
+        raise ValueError(f"{url!r} has no valid host name")
     return url.rstrip("/")
+
+
+def check_key(key: str, what: str) -> str:
+    """``key`` if it can travel in an HTTP header (visible ASCII), else ``ValueError``."""
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ValueError(f"{what} must be visible ASCII characters without spaces")
+    return key
 
 
 class ProxyAdmin:
@@ -41,6 +59,10 @@ class ProxyAdmin:
 
     def __init__(self, url: str, admin_key: str | None = None, api_key: str | None = None) -> None:
         self.url = check_url(url)
+        if admin_key:
+            check_key(admin_key, "the admin key")
+        if api_key:
+            check_key(api_key, "the API key")
         headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT)
         self._api_key = api_key
@@ -81,7 +103,8 @@ class ProxyAdmin:
             raise ProxyError(f"cannot reach the proxy ({where}): {_why(exc)}") from None
         if response.status_code >= 400:
             raise ProxyError(
-                f"the proxy answered {response.status_code} to {where}: {_detail(response)}"
+                f"the proxy answered {response.status_code} to {where}: {_detail(response)}",
+                status=response.status_code,
             )
         try:
             data = response.json()

@@ -64,7 +64,8 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     finish = commands.add_parser(
         "finish", help="weight 1 (everything to custom) and mark the migration done",
         description="Put weight 1 on the proxy and mark the migration done; refused "
-        "unless the last stage was reached, or with --force.",
+        "unless the last stage's window passed or the last stage runs at its full weight "
+        "(or with --force), and always after a rollback.",
     )  # fmt: skip
     _state_flag(finish)
     _admin_flag(finish)
@@ -181,6 +182,13 @@ def _stages(text: str) -> tuple[float, ...]:
         if weights and value / 100 <= weights[-1]:
             raise argparse.ArgumentTypeError(f"stages must increase: {text!r}")
         weights.append(value / 100)
+    if weights[-1] <= 0.01 and "%" not in text:
+        # 0.1,0.5,1 reads as fractions (the proxy's --weight is one) but means
+        # 0.1 %, 0.5 %, 1 %: ask for the % sign to be sure.
+        raise argparse.ArgumentTypeError(
+            f"stages are percentages (e.g. 10,50,100): write {text!r} with % signs if "
+            "you mean that little"
+        )
     return tuple(weights)
 
 
@@ -252,7 +260,10 @@ def _admin(url: str, args: argparse.Namespace) -> Any:
 
     admin_key = getattr(args, "admin_key", None) or os.environ.get(ADMIN_KEY_ENV) or None
     api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
-    return ProxyAdmin(url, admin_key=admin_key, api_key=api_key)
+    try:
+        return ProxyAdmin(url, admin_key=admin_key, api_key=api_key)
+    except ValueError as exc:  # a key that cannot be sent in a header
+        raise _Fail(str(exc), EXIT_USAGE) from None
 
 
 def _say(line: str) -> None:
@@ -267,7 +278,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
     proxy = _prepare(path, args)
     signal.signal(signal.SIGTERM, _interrupt)
     with _admin(proxy, args) as admin:
-        admin.config()  # reachable, and the admin key (if any) is right
+        mode = admin.config().get("mode")  # reachable, and the admin key (if any) is right
+        if mode != "split":
+            raise _Fail(f"the proxy at {proxy} runs in {mode} mode; a migration needs a "
+                        "proxy in split mode (its weight moves the traffic)")  # fmt: skip
         if not path.exists():
             with statelib.transaction(path, create=statelib.new_state(proxy, _new_plan(args))):
                 pass

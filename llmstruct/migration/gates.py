@@ -71,7 +71,11 @@ class Gate:
     limit: float
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.limit:g}"
+        # The plan stores gates as this text and parses it back: short where ``g``
+        # is exact, the shortest round-tripping form (repr) where it is not.
+        short = f"{self.limit:g}"
+        limit = short if float(short) == self.limit else repr(self.limit)
+        return f"{self.metric}{self.op}{limit}"
 
     def holds(self, value: float) -> bool:
         return _OPERATORS[self.op](value, self.limit)

@@ -75,11 +75,14 @@ class LatencyHistogram:
 
     @classmethod
     def decode(cls, encoded: str | bytes | None) -> LatencyHistogram:
-        """The histogram of ``encode()`` (an empty one for None)."""
+        """The histogram of ``encode()`` (an empty one for None); ValueError for anything else."""
         if not encoded:
             return cls()
-        raw = encoded.encode("ascii") if isinstance(encoded, str) else encoded
-        decoded = HdrHistogram.decode(raw)
+        try:
+            raw = encoded.encode("ascii") if isinstance(encoded, str) else bytes(encoded)
+            decoded = HdrHistogram.decode(raw)
+        except Exception as exc:  # hdrhistogram raises its own kinds, zlib's, struct's...
+            raise ValueError(f"not an encoded HDR histogram ({type(exc).__name__})") from None
         hist = cls()
         hist._hdr.add(decoded)  # normalise to this module's range and precision
         return hist

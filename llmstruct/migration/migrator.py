@@ -178,7 +178,8 @@ class Migrator:
         hours: the window in progress is dropped, the failure recorded, and the
         step retried after a pause that grows with each failure. After
         ``PROXY_ATTEMPTS`` failures in a row the ``ProxyError`` ends the run (exit 1;
-        a new ``start`` goes on from the recorded stage).
+        a new ``start`` goes on from the recorded stage). A refusal (4xx: a wrong
+        admin key, a proxy not in split mode) ends it at once: asking again cannot help.
         """
         try:
             self._step(state)
@@ -187,7 +188,8 @@ class Migrator:
             with statelib.transaction(self.path) as current:
                 statelib.record(current, "proxy_error", reason=str(exc),
                                 attempt=self._proxy_failures)  # fmt: skip
-            if self._proxy_failures >= PROXY_ATTEMPTS:
+            refused = exc.status is not None and 400 <= exc.status < 500
+            if refused or self._proxy_failures >= PROXY_ATTEMPTS:
                 raise
             pause = PROXY_RETRY_S * self._proxy_failures
             self.say(f"{exc}; trying again in {pause:g} s")
@@ -411,15 +413,24 @@ def rollback(path: Path, admin_for: Callable[[str], ProxyAdmin]) -> str:
 
 def finish(path: Path, admin_for: Callable[[str], ProxyAdmin], force: bool = False) -> str:
     with statelib.transaction(path) as state:
-        if state["status"] == "done":
+        status = state["status"]
+        if status == "done":
             return "already done"
+        if status == "rolled_back":
+            raise ControlError(
+                "the migration was rolled back, which is final: remove the state file "
+                "and start a new one"
+            )
         stages = state["plan"]["stages"]
-        reached = state["status"] == "completed" or state["stage"] == len(stages) - 1
+        # The last stage counts as reached at its full weight only: after a failed
+        # gate there the weight is halved, and 100 % would undo that rollback.
+        at_last = state["stage"] == len(stages) - 1 and state["weight"] == stages[-1]
+        reached = status == "completed" or status in statelib.ACTIVE and at_last
         if not reached and not force:
             raise ControlError(
                 f"the last stage ({percent(stages[-1])}) was not reached (at stage "
-                f"{state['stage'] + 1}/{len(stages)}, {state['status']}): "
-                "use --force to finish anyway"
+                f"{state['stage'] + 1}/{len(stages)}, weight {percent(state['weight'])}, "
+                f"{status}): use --force to finish anyway"
             )
         with admin_for(state["proxy"]) as admin:
             admin.put_weight(1.0)

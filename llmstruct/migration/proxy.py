@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -97,6 +98,10 @@ def parse_weight(raw: Any) -> float:
     return value
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: a field name
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
+
+
 @dataclass
 class ProxySettings:
     legacy: UpstreamURL
@@ -137,13 +142,16 @@ class ProxySettings:
             raise SettingsError(f"--port must be 0..65535, got {args.port}")
         if admin_key is not None and len(admin_key) < 16:
             raise SettingsError("--admin-key: too short to be a secret (16 characters at least)")
+        if admin_key is not None and not _VISIBLE_ASCII.fullmatch(admin_key):
+            raise SettingsError("--admin-key: visible ASCII characters only (clients send it "
+                                "in a header)")  # fmt: skip
         try:
             sla = parse_sla(args.sla_ms or ())
         except ValueError as exc:
             raise SettingsError(f"--sla-ms: {exc}") from None
         sticky = args.sticky_header
-        if sticky is not None and not sticky.strip():
-            raise SettingsError("--sticky-header must name a header")
+        if sticky is not None and not _TOKEN.fullmatch(sticky):
+            raise SettingsError(f"--sticky-header: {sticky!r} is not a header name (RFC 9110)")
         return cls(
             legacy=legacy, custom=custom, weight=parse_weight(args.weight),
             sticky_header=sticky, mode=args.mode, host=args.host, port=args.port,
@@ -463,12 +471,10 @@ def serve_proxy(settings: ProxySettings) -> int:
         print(f"llmstruct: error: cannot listen on {settings.host}:{settings.port}: {exc}",
               file=sys.stderr)  # fmt: skip
         return 2
-    loop = _loop_factory("auto")()
-    try:
-        return loop.run_until_complete(_serve(settings, sock))
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    # The Runner cancels what is still pending at the end (a request whose upstream
+    # never answered, past the drain), instead of the loop destroying it mid-await.
+    with asyncio.Runner(loop_factory=_loop_factory("auto")) as runner:
+        return runner.run(_serve(settings, sock))
 
 
 async def _serve(settings: ProxySettings, sock: Any) -> int:

@@ -69,6 +69,10 @@ def add_admin_routes(app: ProxyApp) -> None:
     async def weight(request: Request) -> Any:
         from llmstruct.migration.proxy import SettingsError, parse_weight
 
+        if app.settings.mode != "split":
+            # Every answer comes from legacy in shadow mode: a weight would be a
+            # migration that moves nothing, and a migrator must not think otherwise.
+            raise HTTPException(409, f"the proxy runs in {app.settings.mode} mode: no weight")
         raw = await request.body()
         try:
             payload = orjson.loads(raw)

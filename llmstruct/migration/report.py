@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmstruct.migration.admin import ProxyAdmin
+from llmstruct.migration.admin import ProxyAdmin, ProxyError
 
 __all__ = ["THROUGHPUT_NOTE", "build_report", "collect", "format_table"]
 
@@ -44,7 +44,10 @@ def collect(admin: ProxyAdmin) -> dict[str, Any]:
         side: admin.backend_rss(config[side]) if isinstance(config.get(side), str) else None
         for side in SIDES
     }
-    return build_report(stats, rss, proxy=admin.url)
+    try:
+        return build_report(stats, rss, proxy=admin.url)
+    except (TypeError, ValueError) as exc:  # a proxy (or something else) answering nonsense
+        raise ProxyError(f"the stats of the proxy at {admin.url} are unusable: {exc}") from None
 
 
 def build_report(
@@ -75,17 +78,30 @@ def build_report(
 
 
 def _backend(stats: dict[str, Any], rss: int | None) -> dict[str, Any]:
-    requests = int(stats.get("requests") or 0)
-    errors = int(stats.get("errors") or 0)
+    requests = _count(stats, "requests")
+    errors = _count(stats, "errors")
+    rps = stats.get("rps") or 0.0
+    if not isinstance(rps, int | float) or isinstance(rps, bool) or not 0 <= rps < float("inf"):
+        raise ValueError(f"'rps' is {rps!r}, not a rate")
+    encoded = stats.get("latency_hdr")
+    if encoded is not None and not isinstance(encoded, str):
+        raise ValueError(f"'latency_hdr' is {type(encoded).__name__}, not a string")
     return {
         "requests": requests,
         "errors": errors,
-        "upstream_failures": int(stats.get("upstream_failures") or 0),
+        "upstream_failures": _count(stats, "upstream_failures"),
         "error_rate": errors / requests if requests else None,
-        "rps": float(stats.get("rps") or 0.0),
+        "rps": float(rps),
         "latency_ms": _percentiles(stats.get("latency_hdr")),
         "rss_bytes": rss,
     }
+
+
+def _count(stats: dict[str, Any], name: str) -> int:
+    value = stats.get(name) or 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name!r} is {value!r}, not a count")
+    return value
 
 
 def _percentiles(encoded: str | None) -> dict[str, float | None]:

@@ -30,11 +30,11 @@ contract's route table, resolved with ``llmstruct._ext.router`` -- keeps its
 counts and the first ``SAMPLES`` differences (field path and both values).
 
 Contract checks on the same jobs: request bodies and both answers are validated
-against the custom server's ``/openapi.json`` (fetched at start; retried while
-missing) with ``jsonschema``; custom answers slower than the endpoint's SLA
-(``--sla-ms 'GET /api/v1/project/info=200'``, else ``--sla-default-ms``) count
-as SLA violations. Comparison and validation run in one worker thread, off the
-event loop that serves clients.
+against the custom server's ``/openapi.json`` (fetched in the background before the
+first job is mirrored; retried while missing) with ``jsonschema``; custom answers
+slower than the endpoint's SLA (``--sla-ms 'GET /api/v1/project/info=200'``, else
+``--sla-default-ms``) count as SLA violations. Comparison and validation run in
+one worker thread, off the event loop that serves clients.
 """
 
 from __future__ import annotations
@@ -341,7 +341,7 @@ class Job:
     path: str
     headers: list[tuple[bytes, bytes]]
     body: bytes | None
-    endpoint: str
+    endpoint: str = ""  # METHOD /route/{template}: named by the worker (see _dispatch)
     legacy: Answer | None = None
 
 
@@ -382,7 +382,8 @@ class Shadow:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        await self._load_schema()
+        # The schema is fetched by the worker, not awaited here: a custom server that
+        # accepts and never answers must not keep the proxy from serving its clients.
         self._workers = [asyncio.ensure_future(self._dispatch())]
 
     async def stop(self) -> None:
@@ -424,8 +425,7 @@ class Shadow:
             for counters in (self.total, self.window):
                 counters.skipped_writes += 1
             return None
-        endpoint = self.endpoints.endpoint(request.method, request.path)
-        return Job(request.method, target, request.path, headers, body, endpoint)
+        return Job(request.method, target, request.path, headers, body)
 
     def submit(
         self, job: Job | None, status: int, headers: list[tuple[bytes, bytes]], body: bytes | None
@@ -445,7 +445,13 @@ class Shadow:
 
     # -- the workers -----------------------------------------------------------------------
     async def _dispatch(self) -> None:
-        """Jobs in queue order: reads up to ``WORKERS`` at once, each write alone."""
+        """Jobs in queue order: reads up to ``WORKERS`` at once, each write alone.
+
+        First the schema: jobs wait in the queue (and are dropped, counted, if it
+        fills) until custom's ``/openapi.json`` came or failed, so that every job is
+        named by the schema's route templates.
+        """
+        await self._load_schema()
         running = self._running
         while True:
             job = await self.queue.get()
@@ -493,6 +499,7 @@ class Shadow:
         if self.schema is None and self.settings.schema:
             if time.monotonic() - self._schema_tried > SCHEMA_RETRY:
                 await self._load_schema()
+        job.endpoint = self.endpoints.endpoint(job.method, job.path)
         started = time.perf_counter()
         try:
             target = self._translate(job.target)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,7 +91,7 @@ def record(state: dict[str, Any], event: str, **fields: Any) -> dict[str, Any]:
 
 def load(path: Path) -> dict[str, Any]:
     try:
-        data = orjson.loads(path.read_bytes())
+        data = orjson.loads(_read_regular(path))
     except FileNotFoundError:
         raise StateError(
             f"{path}: no migration state here (run 'llmstruct migrate start')"
@@ -105,7 +106,73 @@ def load(path: Path) -> dict[str, Any]:
         or data.get("status") not in STATUSES
     ):
         raise StateError(f"{path}: not a migration state file of format {FORMAT}")
+    problem = _problem(data)
+    if problem is not None:
+        raise StateError(f"{path}: not a usable migration state file: {problem}")
     return data
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes; a device or a FIFO (``--state /dev/zero``) is refused, not read."""
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer (no effect on files).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb", buffering=0) as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StateError(f"{path}: not a regular file")
+        return file.read()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and value == value and abs(value) != float("inf"))  # fmt: skip
+
+
+def _problem(data: dict[str, Any]) -> str | None:
+    """What makes a parsed state file unusable (a field missing or of the wrong kind)."""
+    plan = data.get("plan")
+    if not isinstance(data.get("proxy"), str) or not data["proxy"]:
+        return "'proxy' is not a URL"
+    if not isinstance(plan, dict):
+        return "'plan' is not an object"
+    stages = plan.get("stages")
+    if (
+        not isinstance(stages, list)
+        or not stages
+        or not all(_is_number(w) and 0 < w <= 1 for w in stages)
+        or any(a >= b for a, b in zip(stages, stages[1:], strict=False))
+    ):
+        return "the plan's 'stages' are not increasing weights in (0, 1]"
+    if not isinstance(plan.get("gates"), list) or not all(
+        isinstance(g, str) for g in plan["gates"]
+    ):
+        return "the plan's 'gates' are not a list of expressions"
+    if not _is_number(plan.get("window_s")) or plan["window_s"] <= 0:
+        return "the plan's 'window_s' is not a positive number"
+    for name in ("min_samples", "max_retries", "max_inconclusive"):
+        if not _is_int(plan.get(name)) or plan[name] < 0:
+            return f"the plan's {name!r} is not a whole number"
+    stage = data.get("stage")
+    if not _is_int(stage) or not -1 <= stage < len(stages):
+        return f"'stage' is not -1 or a stage of the plan (0..{len(stages) - 1})"
+    weight = data.get("weight")
+    if weight is not None and not (_is_number(weight) and 0 <= weight <= 1):
+        return "'weight' is not a number in [0, 1]"
+    for name in ("failures", "inconclusive", "control"):
+        if not _is_int(data.get(name)) or data[name] < 0:
+            return f"{name!r} is not a whole number"
+    baseline = data.get("baseline_legacy_p95_ms")
+    if baseline is not None and not (_is_number(baseline) and baseline >= 0):
+        return "'baseline_legacy_p95_ms' is not a number"
+    if data.get("driver_pid") is not None and not _is_int(data["driver_pid"]):
+        return "'driver_pid' is not a process id"
+    history = data.get("history")
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        return "'history' is not a list of events"
+    return None
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -41,6 +43,17 @@ __all__ = ["UpstreamError", "UpstreamPool", "UpstreamResponse", "UpstreamURL", "
 IDLE_EXPIRY = 4.0  # seconds; below the 5 s keep-alive timeout of uvicorn and llmstruct serve
 READ_SIZE = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024  # h11's max_incomplete_event_size for a response head
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # a DNS name or IPv4
+_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")  # RFC 3986 path characters
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 class UpstreamError(Exception):
@@ -64,13 +77,20 @@ class UpstreamURL:
     def parse(cls, url: str) -> UpstreamURL:
         try:
             parts = urlsplit(url)
-            port = parts.port or 80
+            port = 80 if parts.port is None else parts.port
         except ValueError as exc:
             raise ValueError(f"{url!r}: {exc}") from None
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"{url!r}: must be http://HOST[:PORT] (https is not supported)")
         if parts.query or parts.fragment:
             raise ValueError(f"{url!r}: must not have a query or fragment")
+        if not 0 < port < 65536:
+            raise ValueError(f"{url!r}: the port must be in 1..65535")
+        # Checked here, not found out as a 502 on every forwarded request.
+        if not (_HOST.fullmatch(parts.hostname) or _is_ipv6(parts.hostname)):
+            raise ValueError(f"{url!r}: {parts.hostname!r} is not a host name or address")
+        if not _PATH.fullmatch(parts.path):
+            raise ValueError(f"{url!r}: the path may only hold URL characters (%-encode others)")
         return cls(parts.hostname, port, parts.path.rstrip("/"))
 
     @property

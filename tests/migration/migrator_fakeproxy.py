@@ -62,7 +62,8 @@ class FakeProxy:
         self.custom_p95_ms = 5.0
         self.rss = {"legacy": 80 * 2**20, "custom": 40 * 2**20}
         self.stats_document: dict[str, Any] | None = None  # what GET /_proxy/stats answers
-        self.unavailable = 0  # answer 503 to this many admin calls
+        self.unavailable = 0  # answer ``refusal`` (503) to this many admin calls
+        self.refusal = 503
         self.puts: list[float] = []
         self.windows: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -129,7 +130,7 @@ def _handler_for(fake: FakeProxy) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 down, fake.unavailable = fake.unavailable > 0, max(0, fake.unavailable - 1)
             if down:
-                self._send(503, {"detail": "Service Unavailable"})
+                self._send(fake.refusal, {"detail": f"refused with {fake.refusal}"})
                 return False
             if fake.admin_key is None:
                 return True

@@ -45,6 +45,14 @@ def test_gate_prints_back_as_it_parses():
 
 
 @pytest.mark.parametrize(
+    "text", ["p95_ratio<1.0000001", "error_rate<=0.0123456789", "rss_ratio>1e-9"]
+)
+def test_a_gate_keeps_its_exact_limit_through_the_plan_on_disk(text):
+    gate = parse_gate(text)
+    assert parse_gate(str(gate)) == gate
+
+
+@pytest.mark.parametrize(
     ("text", "says"),
     [
         ("foo<=1", "unknown metric 'foo'"),

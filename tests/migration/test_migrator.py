@@ -11,6 +11,7 @@ rollback and finish from another process while a start runs. Waits are bounded b
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -199,6 +200,18 @@ def test_a_proxy_that_stays_away_ends_the_run_with_the_reason(tmp_path, fake, mo
     assert [e["event"] for e in state["history"]] == ["proxy_error"] * migratorlib.PROXY_ATTEMPTS
 
 
+def test_a_proxy_refusing_a_call_ends_the_run_without_retrying(tmp_path, fake, monkeypatch):
+    # A 4xx (a wrong admin key, a shadow-mode proxy) is not a blip: asking again
+    # cannot help, so the run ends at once with the proxy's reason.
+    monkeypatch.setattr(migratorlib, "PROXY_RETRY_S", 0.01)
+    path = make_state(tmp_path / "m.json", fake.url)
+    fake.unavailable, fake.refusal = 10**6, 409
+    with pytest.raises(ProxyError, match="the proxy answered 409 to PUT .*: refused with 409"):
+        drive(path, fake)
+    errors = [e for e in statelib.load(path)["history"] if e["event"] == "proxy_error"]
+    assert [e["attempt"] for e in errors] == [1]
+
+
 # -- state ----------------------------------------------------------------------------------------
 def test_state_round_trips_and_is_replaced_atomically(tmp_path):
     plan = Plan((0.1, 1.0), (parse_gate("error_rate<=0.01"),), 60.0, 7, 1, 4)
@@ -228,6 +241,44 @@ def test_a_missing_or_foreign_state_file_is_a_clear_error(tmp_path, content, say
         path.write_bytes(content)
     with pytest.raises(StateError, match=says):
         statelib.load(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda s: s.pop("plan"), "'plan' is not an object"),
+        (lambda s: s.update(history=None), "'history' is not a list"),
+        (lambda s: s.update(stage="0"), "'stage' is not -1 or a stage of the plan (0..2)"),
+        (lambda s: s.update(stage=7), "'stage' is not -1 or a stage of the plan"),
+        (lambda s: s.update(weight="abc"), "'weight' is not a number in [0, 1]"),
+        (lambda s: s.update(failures=-1), "'failures' is not a whole number"),
+        (lambda s: s["plan"].update(stages=[]), "'stages' are not increasing weights"),
+        (lambda s: s["plan"].update(stages=[5.0, 0.1]), "'stages' are not increasing weights"),
+        (lambda s: s["plan"].update(window_s=0), "'window_s' is not a positive number"),
+        (lambda s: s.pop("proxy"), "'proxy' is not a URL"),
+    ],
+)
+def test_a_damaged_state_file_is_one_clear_line_for_every_command(tmp_path, change, says):
+    path = make_state(tmp_path / "m.json", "http://127.0.0.1:9")
+    state = json.loads(path.read_text())
+    change(state)
+    path.write_text(json.dumps(state))
+    before = path.read_bytes()
+    for command in ("status", "pause", "resume", "rollback", "finish", "start"):
+        done = migrate(command, "--state", str(path))
+        assert done.returncode == 1, (command, done.stderr)
+        prefix = f"llmstruct: error: {path}: not a usable migration state file: "
+        assert done.stderr.startswith(prefix) and says in done.stderr, (command, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert path.read_bytes() == before  # nothing rewrote it
+
+
+def test_a_device_or_a_fifo_given_as_the_state_file_is_refused_not_read(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer; /dev/zero never ends
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(StateError, match="not a regular file"):
+            statelib.load(path)
 
 
 # -- processes ------------------------------------------------------------------------------------
@@ -365,13 +416,39 @@ def test_finish_before_the_last_stage_needs_force(tmp_path, fake):
         state["stage"], state["weight"] = 0, 0.1
     refused = migrate("finish", "--state", str(path))
     assert refused.returncode == 1
-    assert "not reached (at stage 1/3, running): use --force" in refused.stderr
+    assert "not reached (at stage 1/3, weight 10%, running): use --force" in refused.stderr
     assert fake.puts == []
     forced = migrate("finish", "--force", "--state", str(path))
     assert forced.returncode == 0, forced.stderr
     assert fake.puts == [1.0]
     state = statelib.load(path)
     assert state["status"] == "done" and state["history"][-1]["forced"] is True
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        (dict(stage=2, weight=0.5, status="running"), "weight 50%, running): use --force"),
+        (dict(stage=2, weight=0.0, status="halted"), "weight 0%, halted): use --force"),
+        (dict(stage=2, weight=1.0, status="rolled_back"), "rolled back, which is final"),
+    ],
+)
+def test_finish_refuses_a_last_stage_whose_gate_failed_and_a_rollback(tmp_path, fake, where, says):
+    path = make_state(tmp_path / "m.json", fake.url)
+    with statelib.transaction(path) as state:
+        state.update(where)
+    refused = migrate("finish", "--state", str(path))
+    assert refused.returncode == 1 and says in refused.stderr
+    assert fake.puts == [] and statelib.load(path)["status"] == where["status"]
+
+
+def test_finish_at_the_last_stage_at_its_full_weight_needs_no_force(tmp_path, fake):
+    path = make_state(tmp_path / "m.json", fake.url)
+    with statelib.transaction(path) as state:
+        state.update(stage=2, weight=1.0, status="paused")
+    done = migrate("finish", "--state", str(path))
+    assert done.returncode == 0, done.stderr
+    assert fake.puts == [1.0] and statelib.load(path)["history"][-1]["forced"] is False
 
 
 def test_halted_migration_resumes_at_its_stage_with_fresh_retries(tmp_path, fake):
@@ -403,7 +480,13 @@ def test_default_state_file_is_in_the_current_directory(tmp_path, fake):
         (("start", "--stages", "10,5"), 2, "stages must increase"),
         (("start", "--stages", "0,50"), 2, "stage 0 is not in (0, 100]"),
         (("start", "--window", "-1"), 2, "must be a positive number"),
+        (("start", "--stages", "0.1,0.5,1"), 2, "stages are percentages (e.g. 10,50,100)"),
         (("start", "--proxy", "localhost:8080"), 2, "not an http:// or https:// URL"),
+        (("start", "--proxy", "http://127.0.0.1:99999"), 2, "is not in 1..65535"),
+        (("report", "--proxy", DEAD, "--admin-key", "ключ" * 5), 2,
+         "the admin key must be visible ASCII characters"),
+        (("report", "--proxy", DEAD, "--api-key", "ключ"), 2,
+         "the API key must be visible ASCII characters"),
         (("start", "--proxy", DEAD, "--stages", "10"), 2, "at least one --gate"),
         (("start", "--proxy", DEAD, "--stages", "10", "--gate", "error_rate<1"),
          1, f"cannot reach the proxy (GET {DEAD}/_proxy/config): connection refused"),

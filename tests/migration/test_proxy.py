@@ -413,6 +413,10 @@ def test_admin_without_key_refuses_other_addresses() -> None:
         (["--read-timeout", "0"], "--read-timeout must be > 0"),
         (["--sla-ms", "GET /x"], "--sla-ms"),
         (["--admin-key", "short"], "--admin-key"),
+        (["--admin-key", "ключ-ключ-ключ-ключ"], "--admin-key: visible ASCII characters only"),
+        (["--sticky-header", "X-Ключ"], "--sticky-header: 'X-Ключ' is not a header name"),
+        (["--sticky-header", "X Key"], "--sticky-header: 'X Key' is not a header name"),
+        (["--sticky-header", " "], "is not a header name"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(flags, message) -> None:
@@ -424,10 +428,22 @@ def test_bad_flags_are_one_line_and_exit_2(flags, message) -> None:
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
 
 
-def test_bad_upstream_url_is_one_line_and_exit_2() -> None:
-    # Through the real command line: ``llmstruct migrate proxy``.
+@pytest.mark.parametrize(
+    ("legacy", "says"),
+    [
+        ("https://example.org", "https is not supported"),
+        ("http://127.0.0.1:0", "the port must be in 1..65535"),
+        ("http://127.0.0.1:99999", "out of range"),
+        ("http://a b:8000", "'a b' is not a host name or address"),
+        ("http://127.0.0.1:8000/pre fix", "the path may only hold URL characters"),
+    ],
+)
+def test_bad_upstream_url_is_one_line_and_exit_2(legacy, says) -> None:
+    # Through the real command line: ``llmstruct migrate proxy``. A URL no request
+    # could be forwarded to is refused at start-up, not answered 502 ever after.
     command = [sys.executable, "-m", "llmstruct", "migrate", "proxy",
-               "--legacy", "https://example.org", "--custom", "http://127.0.0.1:2"]  # fmt: skip
+               "--legacy", legacy, "--custom", "http://127.0.0.1:2"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=child_env(),
                           stdin=subprocess.DEVNULL, timeout=HANG)  # fmt: skip
-    assert done.returncode == 2 and "https is not supported" in done.stderr
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1

@@ -120,3 +120,26 @@ def test_report_command_prints_json_and_a_table():
     assert as_table.returncode == 0, as_table.stderr
     assert "improvement factors (design sheet 03" in as_table.stdout
     assert "4.00x" in as_table.stdout
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("requests", "abc", "'requests' is 'abc', not a count"),
+        ("requests", [1], "'requests' is [1], not a count"),
+        ("rps", "fast", "'rps' is 'fast', not a rate"),
+        ("latency_hdr", "garbage!!", "not an encoded HDR histogram"),
+        ("latency_hdr", 5, "'latency_hdr' is int, not a string"),
+    ],
+)
+def test_a_proxy_answering_nonsense_stats_is_one_clear_line(field, value, says):
+    with FakeProxy() as fake:
+        document = stats_document()
+        document["backends"]["custom"][field] = value
+        fake.stats_document = document
+        command = [sys.executable, "-m", "llmstruct", "migrate", "report", "--proxy", fake.url]
+        done = subprocess.run(command, env=child_env(), capture_output=True, text=True,
+                              timeout=HANG)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"llmstruct: error: the stats of the proxy at {fake.url} ")
+    assert says in done.stderr and done.stderr.count("\n") == 1

@@ -11,6 +11,9 @@ pure parts (``compare``, ``diff_json``, ``parse_sla``) are tested directly too.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -25,7 +28,16 @@ from llmstruct.migration.shadow import (
     diff_json,
     parse_sla,
 )
-from tests.migration.proxy_helpers import Proc, custom, fastapi, make_project, proxy, wait_for
+from tests.migration.proxy_helpers import (
+    HANG,
+    Proc,
+    child_env,
+    custom,
+    fastapi,
+    make_project,
+    proxy,
+    wait_for,
+)
 
 JSON = [(b"content-type", b"application/json")]
 
@@ -115,6 +127,48 @@ def test_identical_servers_show_no_difference(backends, tmp_path) -> None:
     # Clients were answered by legacy; custom saw every mirrored request.
     assert stats["backends"]["legacy"]["requests"] == sent
     assert stats["backends"]["custom"]["requests"] == sent
+
+
+def test_a_shadow_proxy_takes_no_weight_and_no_migration(backends, tmp_path) -> None:
+    # In shadow mode every client is answered by legacy: a weight would move nothing,
+    # so a migrator must not be able to "finish" such a migration.
+    front = proxy(backends["legacy"].url, backends["twin"].url, tmp_path / "proxy.log",
+                  "--mode", "shadow")  # fmt: skip
+    try:
+        with front.client() as client:
+            refused = client.put("/_proxy/weight", json={"weight": 1})
+            config = client.get("/_proxy/config").json()
+        started = subprocess.run(
+            [sys.executable, "-m", "llmstruct", "migrate", "start", "--proxy", front.url,
+             "--stages", "100", "--gate", "error_rate<=0.01", "--window", "1",
+             "--state", str(tmp_path / "m.json")],
+            env=child_env(), capture_output=True, text=True, timeout=HANG,
+        )  # fmt: skip
+    finally:
+        front.stop()
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": "the proxy runs in shadow mode: no weight"}
+    assert config["mode"] == "shadow" and config["weight"] == 0.0
+    assert started.returncode == 1 and "Traceback" not in started.stderr
+    assert "runs in shadow mode; a migration needs a proxy in split mode" in started.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_a_custom_server_that_never_answers_does_not_hold_up_clients(backends, tmp_path) -> None:
+    # It accepts (the kernel's backlog does) and says nothing, /openapi.json included;
+    # with an hour's read timeout the proxy would not serve for an hour if it waited.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        front = proxy(backends["legacy"].url, silent_url, tmp_path / "proxy.log",
+                      "--mode", "shadow", "--read-timeout", "3600")  # fmt: skip
+        try:
+            with front.client() as client:
+                answered = client.get("/api/v1/system/health")
+                shadow = client.get("/_proxy/stats").json()["shadow"]
+        finally:
+            front.stop()
+    assert answered.status_code == 200 and answered.json()["status"] == "ok"
+    assert shadow["schema"] == "unavailable" and shadow["mirrored"] == 1
 
 
 def test_the_fastapi_reference_and_the_custom_server_agree_in_shadow(tmp_path) -> None:
