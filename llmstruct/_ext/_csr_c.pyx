@@ -42,13 +42,19 @@ cdef class CSRMatrix:
     @cython.boundscheck(False)
     @cython.wraparound(False)
     def matvec(self, x):
+        # Locals first: converting ``x`` runs the caller's code (``__array__``,
+        # ``__float__``), which could call ``__init__`` again; the loop must use the
+        # arrays ``x`` was checked against, which these references keep alive.
+        cdef const int64_t[::1] indptr = self._indptr
+        cdef const int32_t[::1] indices = self._indices
+        cdef const float[::1] data = self._data
+        cdef Py_ssize_t rows = self._rows
         cdef const float[::1] vector = checked_vector(x, self._columns)
-        out = np.empty(self._rows, dtype=np.float32)
+        out = np.empty(rows, dtype=np.float32)
         cdef float[::1] result = out
-        if self._rows and self._data.shape[0]:  # else no row has a value: all zeros
-            _product(self._rows, &self._indptr[0], &self._indices[0], &self._data[0],
-                     &vector[0], &result[0])
-        elif self._rows:
+        if rows and data.shape[0]:  # else no row has a value: all zeros
+            _product(rows, &indptr[0], &indices[0], &data[0], &vector[0], &result[0])
+        elif rows:
             result[:] = 0.0
         return out
 

@@ -21,8 +21,10 @@ out of bounds). ``matvec(x)`` takes a vector of ``columns`` numbers and
 returns a new float32 array of ``rows``: ``out[i] = sum(data[k] * x[indices[k]]
 for k in range(indptr[i], indptr[i + 1]))``. Values are stored as float32 (the
 graph's ranks need no more, and half the bytes is half the memory traffic);
-products and sums are taken in float64, left to right within a row, and rounded
-to float32 once per row.
+products and sums are taken in float64 and rounded to float32 once per row. The
+twins add a row's products in the same order (left to right) for rows of up to 8
+values, so they agree to the bit there; in longer rows numpy may pair the
+additions, and the twins agree to float64 rounding only.
 """
 
 from __future__ import annotations
@@ -117,9 +119,13 @@ class CSRMatrix:
         return len(self._data)
 
     def matvec(self, x: Any) -> np.ndarray:
-        vector = checked_vector(x, self.shape[1])
-        out = np.zeros(self.shape[0], dtype=np.float32)
-        if len(self._starts):
-            products = np.multiply(self._data, vector[self._indices], dtype=np.float64)
-            out[self._filled] = np.add.reduceat(products, self._starts)
+        # The arrays before ``x`` is converted: that may run the caller's code, even
+        # a second ``__init__``; the product uses what ``x`` was checked against.
+        data, indices, filled, starts = self._data, self._indices, self._filled, self._starts
+        rows, columns = self._shape
+        vector = checked_vector(x, columns)
+        out = np.zeros(rows, dtype=np.float32)
+        if len(starts):
+            products = np.multiply(data, vector[indices], dtype=np.float64)
+            out[filled] = np.add.reduceat(products, starts)
         return out

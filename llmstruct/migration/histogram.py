@@ -81,10 +81,12 @@ class LatencyHistogram:
         try:
             raw = encoded.encode("ascii") if isinstance(encoded, str) else bytes(encoded)
             decoded = HdrHistogram.decode(raw)
+            hist = cls()
+            hist._hdr.add(decoded)  # normalise to this module's range and precision
         except Exception as exc:  # hdrhistogram raises its own kinds, zlib's, struct's...
-            raise ValueError(f"not an encoded HDR histogram ({type(exc).__name__})") from None
-        hist = cls()
-        hist._hdr.add(decoded)  # normalise to this module's range and precision
+            raise ValueError(
+                f"not an encoded HDR histogram of latencies ({type(exc).__name__})"
+            ) from None
         return hist
 
     @classmethod

@@ -69,10 +69,6 @@ def add_admin_routes(app: ProxyApp) -> None:
     async def weight(request: Request) -> Any:
         from llmstruct.migration.proxy import SettingsError, parse_weight
 
-        if app.settings.mode != "split":
-            # Every answer comes from legacy in shadow mode: a weight would be a
-            # migration that moves nothing, and a migrator must not think otherwise.
-            raise HTTPException(409, f"the proxy runs in {app.settings.mode} mode: no weight")
         raw = await request.body()
         try:
             payload = orjson.loads(raw)
@@ -84,9 +80,15 @@ def add_admin_routes(app: ProxyApp) -> None:
         if not isinstance(value, int | float | str) or isinstance(value, bool):
             raise HTTPException(400, "weight must be a number in [0, 1]")
         try:
-            app.splitter.set_weight(parse_weight(value))
+            weight = parse_weight(value)
         except SettingsError as exc:
             raise HTTPException(400, str(exc)) from None
+        if weight and app.settings.mode != "split":
+            # Every answer comes from legacy in shadow mode: a weight would be a
+            # migration that moves nothing, and a migrator must not think otherwise.
+            # 0 (a rollback) is what shadow mode does anyway, so it is accepted.
+            raise HTTPException(409, f"the proxy runs in {app.settings.mode} mode: no weight")
+        app.splitter.set_weight(weight)
         return app.config()
 
     def stats(request: Request) -> Response:

@@ -46,7 +46,7 @@ def collect(admin: ProxyAdmin) -> dict[str, Any]:
     }
     try:
         return build_report(stats, rss, proxy=admin.url)
-    except (TypeError, ValueError) as exc:  # a proxy (or something else) answering nonsense
+    except (TypeError, ValueError, OverflowError) as exc:  # a proxy answering nonsense
         raise ProxyError(f"the stats of the proxy at {admin.url} are unusable: {exc}") from None
 
 

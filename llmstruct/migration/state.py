@@ -170,9 +170,25 @@ def _problem(data: dict[str, Any]) -> str | None:
     if data.get("driver_pid") is not None and not _is_int(data["driver_pid"]):
         return "'driver_pid' is not a process id"
     history = data.get("history")
-    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+    if not isinstance(history, list) or not all(_is_event(e) for e in history):
         return "'history' is not a list of events"
     return None
+
+
+def _is_event(entry: Any) -> bool:
+    """An entry as ``record`` writes it (what ``migrate status`` shows of it)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("event"), str):
+        return False
+    if not _is_number(entry.get("at")):
+        return False
+    if entry.get("weight") is not None and not _is_number(entry["weight"]):
+        return False
+    if entry["event"] == "window":
+        gates = entry.get("gates")
+        return isinstance(gates, list) and all(
+            isinstance(g, dict) and isinstance(g.get("reason"), str) for g in gates
+        )
+    return True
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

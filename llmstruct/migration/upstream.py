@@ -45,7 +45,7 @@ READ_SIZE = 64 * 1024
 MAX_HEAD_BYTES = 64 * 1024  # h11's max_incomplete_event_size for a response head
 
 
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # a DNS name or IPv4
+_HOST = re.compile(r"[^\s\x00-\x1f\x7f\"<>\\^`{|}%/?#@\[\]]+")  # no character a host cannot hold
 _PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")  # RFC 3986 path characters
 
 
@@ -91,7 +91,13 @@ class UpstreamURL:
             raise ValueError(f"{url!r}: {parts.hostname!r} is not a host name or address")
         if not _PATH.fullmatch(parts.path):
             raise ValueError(f"{url!r}: the path may only hold URL characters (%-encode others)")
-        return cls(parts.hostname, port, parts.path.rstrip("/"))
+        host = parts.hostname
+        if not host.isascii():  # an internationalised name: its ASCII (punycode) form
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise ValueError(f"{url!r}: {host!r} is not a host name") from None
+        return cls(host, port, parts.path.rstrip("/"))
 
     @property
     def netloc(self) -> str:

@@ -98,3 +98,15 @@ def test_inconsistent_arrays_are_refused(csr_module, indptr, indices, data, shap
 def test_a_vector_of_the_wrong_size_or_kind_is_refused(matrix, x):
     with pytest.raises(ValueError, match="x "):
         matrix.matvec(x)
+
+
+def test_a_second_init_while_x_converts_cannot_make_the_product_read_out_of_bounds(csr_module):
+    matrix = csr_module.CSRMatrix([0, 1], [0], [1.0], (1, 1))
+
+    class Sneaky:
+        def __array__(self, dtype=None, copy=None):
+            matrix.__init__([0, 1], [1000], [1.0], (1, 1001))  # indices far beyond x
+            return np.ones(1, dtype=np.float32)
+
+    assert matrix.matvec(Sneaky()).tolist() == [1.0]  # the product x was checked against
+    assert matrix.shape == (1, 1001)

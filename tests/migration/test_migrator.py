@@ -248,6 +248,11 @@ def test_a_missing_or_foreign_state_file_is_a_clear_error(tmp_path, content, say
     [
         (lambda s: s.pop("plan"), "'plan' is not an object"),
         (lambda s: s.update(history=None), "'history' is not a list"),
+        (lambda s: s.update(history=[{}]), "'history' is not a list of events"),
+        (
+            lambda s: s.update(history=[{"event": "window", "at": 1.0, "gates": ["x"]}]),
+            "'history' is not a list of events",
+        ),
         (lambda s: s.update(stage="0"), "'stage' is not -1 or a stage of the plan (0..2)"),
         (lambda s: s.update(stage=7), "'stage' is not -1 or a stage of the plan"),
         (lambda s: s.update(weight="abc"), "'weight' is not a number in [0, 1]"),

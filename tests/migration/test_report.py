@@ -130,6 +130,7 @@ def test_report_command_prints_json_and_a_table():
         ("rps", "fast", "'rps' is 'fast', not a rate"),
         ("latency_hdr", "garbage!!", "not an encoded HDR histogram"),
         ("latency_hdr", 5, "'latency_hdr' is int, not a string"),
+        ("errors", 10**400, "unusable"),
     ],
 )
 def test_a_proxy_answering_nonsense_stats_is_one_clear_line(field, value, says):

@@ -137,6 +137,7 @@ def test_a_shadow_proxy_takes_no_weight_and_no_migration(backends, tmp_path) -> 
     try:
         with front.client() as client:
             refused = client.put("/_proxy/weight", json={"weight": 1})
+            rollback = client.put("/_proxy/weight", json={"weight": 0})  # what shadow does
             config = client.get("/_proxy/config").json()
         started = subprocess.run(
             [sys.executable, "-m", "llmstruct", "migrate", "start", "--proxy", front.url,
@@ -148,6 +149,7 @@ def test_a_shadow_proxy_takes_no_weight_and_no_migration(backends, tmp_path) -> 
         front.stop()
     assert refused.status_code == 409
     assert refused.json() == {"detail": "the proxy runs in shadow mode: no weight"}
+    assert rollback.status_code == 200
     assert config["mode"] == "shadow" and config["weight"] == 0.0
     assert started.returncode == 1 and "Traceback" not in started.stderr
     assert "runs in shadow mode; a migration needs a proxy in split mode" in started.stderr
