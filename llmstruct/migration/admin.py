@@ -114,14 +114,33 @@ class ProxyAdmin:
             raise ProxyError(f"the proxy's answer to {where} is not a JSON object")
         return data
 
-    @staticmethod
-    def _checked_stats(data: dict[str, Any]) -> dict[str, Any]:
+    def _checked_stats(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` if each backend's figures are of the right kind (where present)."""
         backends = data.get("backends")
         if not isinstance(backends, dict) or not all(
             isinstance(backends.get(side), dict) for side in ("legacy", "custom")
         ):
             raise ProxyError("the proxy's stats have no 'backends' with 'legacy' and 'custom'")
+        for side in ("legacy", "custom"):
+            problem = _figures_problem(backends[side])
+            if problem is not None:
+                raise ProxyError(f"the stats of the proxy at {self.url} are unusable: {problem}")
         return data
+
+
+def _figures_problem(figures: dict[str, Any]) -> str | None:
+    """What is wrong with one backend's stats (the report and the migrator read them)."""
+    for name in ("requests", "errors", "upstream_failures"):
+        value = figures.get(name) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"{name!r} is {value!r}, not a count"
+    rps = figures.get("rps") or 0.0
+    if not isinstance(rps, int | float) or isinstance(rps, bool) or not 0 <= rps < float("inf"):
+        return f"'rps' is {rps!r}, not a rate"
+    encoded = figures.get("latency_hdr")
+    if encoded is not None and not isinstance(encoded, str):
+        return f"'latency_hdr' is {type(encoded).__name__}, not a string"
+    return None
 
 
 def read_rss(client: httpx.Client, backend_url: str, api_key: str | None) -> int | None:
