@@ -1,7 +1,9 @@
 """Build llmstruct, compiling the Cython twins in llmstruct/_ext when possible.
 
-Every ``llmstruct/_ext/_<name>_c.pyx`` has a pure-Python twin ``_<name>_py.py``;
-the selector module ``llmstruct/_ext/<name>.py`` picks one at import. So a build
+Every compiled twin ``llmstruct/_ext/_<name>_c`` has a pure-Python twin
+``_<name>_py.py``: either written in Cython (``_<name>_c.pyx``), or the pure twin's
+own source compiled with the types of ``_<name>_c.pxd`` (pure Python mode). The
+selector module ``llmstruct/_ext/<name>.py`` picks one at import. So a build
 without a C compiler (or with ``LLMSTRUCT_NO_EXTENSIONS=1``) still gives a working
 package: it just runs the twins. The build says which one it made.
 """
@@ -24,12 +26,22 @@ def _extensions() -> list[Extension]:
     except ImportError:
         print("llmstruct: Cython not available, building the pure-Python twins only")
         return []
-    sources = sorted(glob.glob(os.path.join("llmstruct", "_ext", "_*_c.pyx")))
-    modules = [
-        Extension(path[:-4].replace(os.sep, "."), [path], extra_compile_args=["-O2"])
-        for path in sources
-    ]
-    return cythonize(modules, compiler_directives={"language_level": "3"}, quiet=True)
+    modules = []
+    for path in sorted(glob.glob(os.path.join("llmstruct", "_ext", "_*_c.p*"))):
+        stem, kind = os.path.splitext(path)
+        if kind == ".pyx":  # a twin written in Cython
+            source = path
+        elif kind == ".pxd" and not os.path.exists(stem + ".pyx"):
+            # Cython's pure Python mode: the pure twin's own source, compiled with
+            # the types this .pxd declares (it is found by the module's name).
+            source = stem[: -len("_c")] + "_py.py"
+        else:
+            continue
+        modules.append(Extension(stem.replace(os.sep, "."), [source], extra_compile_args=["-O2"]))
+    # Annotations are for type checkers: the pure-mode twins' ``phase: str`` must
+    # not become a C-level type check.
+    directives = {"language_level": "3", "annotation_typing": False}
+    return cythonize(modules, compiler_directives=directives, quiet=True)
 
 
 class ReportingBuildExt(build_ext):

@@ -34,7 +34,16 @@ class UsageError(Exception):
 
 def _version_line() -> str:
     # Importing the selectors records which twin each one loaded.
-    from llmstruct._ext import IMPLEMENTATIONS, assemble, csr, httphead, lru, router  # noqa: F401
+    from llmstruct._ext import (  # noqa: F401
+        IMPLEMENTATIONS,
+        assemble,
+        csr,
+        httphead,
+        lru,
+        protocol,
+        request,
+        router,
+    )
 
     with contextlib.suppress(ImportError):  # httptools missing or too old: not listed
         from llmstruct._ext import llhttp  # noqa: F401

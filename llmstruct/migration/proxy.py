@@ -55,7 +55,7 @@ from typing import Any
 from llmstruct.migration.proxy_stats import BACKENDS, CUSTOM, LEGACY, ProxyStats
 from llmstruct.migration.upstream import UpstreamError, UpstreamPool, UpstreamResponse, UpstreamURL
 from llmstruct.server.app import App, Request, Response, StreamingResponse, error_json
-from llmstruct.server.cycle import ClientDisconnect
+from llmstruct.server.http_common import ClientDisconnect
 
 __all__ = [
     "ProxyApp",

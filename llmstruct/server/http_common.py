@@ -21,12 +21,16 @@ so the bytes a client receives do not depend on the parser.
 ``llmstruct._ext._httphead_py`` (the specification, with the policy's
 docstrings), compiled as ``_httphead_c`` where built, and re-exported here,
 where the server imports them from.
+
+``ClientDisconnect`` and ``HTTPException`` are here because both twins of the
+request objects and of the protocol (``llmstruct._ext.request``, ``.protocol``)
+raise and catch them: one class each, whichever twin runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from llmstruct._ext.httphead import (
     STATUS_LINES,
@@ -50,7 +54,34 @@ __all__ = [
     "error_response",
     "http_date",
     "STATUS_LINES",
+    "ClientDisconnect",
+    "HTTPException",
 ]
+
+
+class ClientDisconnect(Exception):
+    """The client went away while a handler read the body or streamed a response."""
+
+
+class HTTPException(Exception):
+    """Raise in a handler or middleware to answer ``{"detail": detail}`` with ``status_code``."""
+
+    def __init__(
+        self, status_code: int, detail: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail)
+        self.status_code = status_code
+        self.detail = detail if detail is not None else _phrase(status_code)
+        self.headers = headers
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class DriverSink(Protocol):

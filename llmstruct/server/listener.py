@@ -23,7 +23,7 @@ import socket
 from typing import Any
 
 from llmstruct.server.limits import Limits
-from llmstruct.server.protocol import HttpProtocol, ServerState
+from llmstruct.server.protocol import ServerState
 
 __all__ = ["Server", "bind_socket", "driver_class"]
 
@@ -142,8 +142,9 @@ class Server:
 
     async def _attach(self, conn: socket.socket) -> None:
         state = self.state
+        protocol = state.protocol_class
         try:
-            await self._loop.connect_accepted_socket(lambda: HttpProtocol(state), conn)
+            await self._loop.connect_accepted_socket(lambda: protocol(state), conn)
         except Exception as exc:  # the peer reset already, or the loop is closing
             log.debug("could not set up an accepted connection: %s", exc)
             conn.close()
@@ -171,7 +172,7 @@ class Server:
         grace = self.limits.graceful_timeout if timeout is None else timeout
         self.stop_accepting()
         for conn in list(self.state.connections):
-            if isinstance(conn, HttpProtocol):
+            if isinstance(conn, self.state.protocol_class):
                 conn.shutdown()
         closing_ws = asyncio.ensure_future(
             self.state.websockets.close_all(timeout=min(grace, self.limits.ws_close_timeout))

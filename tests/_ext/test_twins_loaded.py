@@ -12,7 +12,7 @@ import pytest
 import llmstruct._ext
 
 #: every selector with a compiled twin.
-SELECTORS = ("lru", "router", "assemble", "httphead", "llhttp", "csr")
+SELECTORS = ("lru", "router", "assemble", "httphead", "llhttp", "csr", "protocol", "request")
 
 
 @pytest.mark.parametrize("name", SELECTORS)

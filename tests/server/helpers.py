@@ -33,7 +33,9 @@ from llmstruct.server.protocol import HttpProtocol, ServerState
 
 #: The parser drivers every protocol test runs over: h11, and both twins of the
 #: httptools driver -- ``httptools`` is the one the server loads (compiled where
-#: built), ``httptools-py`` the pure twin (``llmstruct._ext._llhttp_py``).
+#: built), ``httptools-py`` the pure twin (``llmstruct._ext._llhttp_py``), served by
+#: the pure twins of the protocol and the request too (``pure_twins_for``), so the
+#: same tests run the compiled request path and the pure one.
 BACKENDS = ("h11", "httptools", "httptools-py")
 
 
@@ -44,6 +46,18 @@ def driver_for(backend: str) -> type:
 
         return HttpToolsDriver
     return driver_class(backend)
+
+
+def pure_twins_for(backend: str, app: App) -> type | None:
+    """For ``httptools-py``, the whole pure request path: ``app`` gets the pure
+    ``Request`` and the pure ``HttpProtocol`` class is returned (None otherwise:
+    the selectors' choice, compiled when built)."""
+    if backend != "httptools-py":
+        return None
+    from llmstruct._ext import _protocol_py, _request_py
+
+    app.request_class = _request_py.Request
+    return _protocol_py.HttpProtocol
 
 
 def serve_backend(backend: str) -> tuple[str, dict[str, str]]:
@@ -160,6 +174,9 @@ class ServerThread:
         sock = bind_socket("127.0.0.1", 0, self.limits.backlog)
         self.port = sock.getsockname()[1]
         self.server = Server(self.app, self.limits, driver_for(self.http))
+        pure = pure_twins_for(self.http, self.app)
+        if pure is not None:
+            self.server.state.protocol_class = pure
         self.server.start(sock)
         self._ready.set()
         await self._stop.wait()
@@ -355,10 +372,14 @@ class Harness:
 
     def __init__(self, backend: str, app: App | None = None, **limits: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.state = ServerState(app or make_app(), Limits().replace(**limits), driver_for(backend))
+        app = app or make_app()
+        pure = pure_twins_for(backend, app)
+        self.state = ServerState(
+            app, Limits().replace(**limits), driver_for(backend), pure or HttpProtocol
+        )
         self.state.loop = self.loop
         self.transport = FakeTransport()
-        self.protocol = HttpProtocol(self.state)
+        self.protocol = self.state.protocol_class(self.state)
         self.protocol.connection_made(self.transport)
 
     def feed(self, data: bytes, bytewise: bool = False) -> Harness:
