@@ -55,18 +55,7 @@ cdef dict _SPECIAL = {
 
 
 @cython.final
-cdef class RequestHead:
-    cdef public object method
-    cdef public object target
-    cdef public object http_version
-    cdef public object headers
-    cdef public bint keep_alive
-    cdef public object content_length
-    cdef public bint chunked
-    cdef public object upgrade
-    cdef public bint expect_continue
-    cdef public object raw
-
+cdef class RequestHead:  # its fields are in _httphead_c.pxd (the protocol cimports it)
     def __init__(self, method, target, http_version, headers):
         self.method = method
         self.target = target

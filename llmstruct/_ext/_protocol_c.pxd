@@ -2,11 +2,20 @@
 # _protocol_c with these declarations (Cython's pure Python mode). Every
 # attribute the source sets in __init__ is declared here; the methods of the
 # per-request path are cpdef (C calls inside the module, still callable from
-# Python); the loop's callbacks stay plain methods.
+# Python); the loop's callbacks stay plain methods. ``@cython.locals`` types the
+# cycles a method takes from the queue, so their fields are C reads too.
+
+cimport cython
+
+from llmstruct._ext._httphead_c cimport RequestHead
+
+
+cdef class HttpProtocol
+
 
 cdef class Cycle:
-    cdef public object proto
-    cdef public object head
+    cdef public HttpProtocol proto
+    cdef public RequestHead head
     cdef public object request
     cdef public list chunks
     cdef public Py_ssize_t buffered
@@ -54,7 +63,20 @@ cdef class HttpProtocol:
     cdef public bint _detached
     cdef public bint _feeding
     cdef public bint _upgrade_pending
+    cdef public object _handle
+    cdef public object _time
+    cdef public object _write
+    cdef public object _feed
+    cdef public Py_ssize_t _max_requests
+    cdef public double _keepalive_timeout
 
+    @cython.locals(cycle=Cycle)
+    cpdef on_request(self, head)
+    @cython.locals(cycle=Cycle)
+    cpdef on_body(self, data)
+    @cython.locals(cycle=Cycle)
+    cpdef on_end(self)
+    @cython.locals(cycle=Cycle)
     cpdef _run_queue(self)
     cpdef _start(self, Cycle cycle)
     cpdef bint keep_alive(self, Cycle cycle, response)
