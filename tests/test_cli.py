@@ -97,7 +97,8 @@ def test_version_names_the_extension_build(run_cli) -> None:
     expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
     twins = (
         f"assemble={expected}, csr={expected}, httphead={expected}, llhttp={expected}, "
-        f"lru={expected}, protocol={expected}, request={expected}, router={expected}"
+        f"lru={expected}, metrics={expected}, middleware={expected}, protocol={expected}, "
+        f"request={expected}, router={expected}"
     )
     assert re.fullmatch(rf"llmstruct \S+ \(extensions: {twins}\)\n", done.stdout)
 
