@@ -44,7 +44,7 @@ def _version_line() -> str:
         request,
         router,
     )
-    from llmstruct.server import metrics, middleware  # noqa: F401  (selectors of the server's)
+    from llmstruct.server import app, metrics, middleware  # noqa: F401  (the server's selectors)
 
     with contextlib.suppress(ImportError):  # httptools missing or too old: not listed
         from llmstruct._ext import llhttp  # noqa: F401

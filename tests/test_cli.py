@@ -96,7 +96,8 @@ def test_version_names_the_extension_build(run_cli) -> None:
     assert done.returncode == 0
     expected = "py" if os.environ.get("LLMSTRUCT_NO_EXTENSIONS") else "c"
     twins = (
-        f"assemble={expected}, csr={expected}, httphead={expected}, llhttp={expected}, "
+        f"app={expected}, assemble={expected}, csr={expected}, httphead={expected}, "
+        f"llhttp={expected}, "
         f"lru={expected}, metrics={expected}, middleware={expected}, protocol={expected}, "
         f"request={expected}, router={expected}"
     )

@@ -12,14 +12,14 @@ Where things are:
 * ``listener.py`` -- the accept loop (connection cap, backpressure) and
   graceful shutdown of one worker;
 * ``app.py`` -- Request/Response objects, routing (``llmstruct._ext.router``) and
-  the middleware chain; ``middleware.py``, ``metrics.py`` -- the chain itself.
-
-The per-request code is in ``llmstruct._ext`` as twins (a pure ``_<name>_py.py``
-and its compiled build): ``protocol.py``, ``middleware.py`` and ``metrics.py``
-here, and ``Request`` in ``app.py``, are what the selectors there loaded;
+  the middleware chain; ``middleware.py``, ``metrics.py`` -- the chain itself;
 * ``auth.py`` -- the API key file and the loopback rule; ``config.py`` -- settings
   from defaults, ``llmstruct.toml``, ``LLMSTRUCT_*`` and flags;
 * ``system.py`` -- health and metrics endpoints, the assembled app;
 * ``serve.py`` -- ``llmstruct serve``: workers, signals, systemd readiness;
 * ``websocket.py``, ``ws_*.py`` -- WebSocket connections on wsproto.
+
+The per-request code is in ``llmstruct._ext`` as twins (a pure ``_<name>_py.py``
+and its compiled build): ``app.py``, ``protocol.py``, ``middleware.py`` and
+``metrics.py`` here re-export what the selectors there loaded.
 """

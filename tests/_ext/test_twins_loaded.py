@@ -15,6 +15,7 @@ import llmstruct._ext
 SELECTORS = {
     **{name: f"llmstruct._ext.{name}" for name in (
         "lru", "router", "assemble", "httphead", "llhttp", "csr", "protocol", "request")},
+    "app": "llmstruct.server.app",
     "middleware": "llmstruct.server.middleware",
     "metrics": "llmstruct.server.metrics",
 }  # fmt: skip
