@@ -35,6 +35,7 @@ def _extensions() -> list[Extension]:
             # Cython's pure Python mode: the pure twin's own source, compiled with
             # the types this .pxd declares (it is found by the module's name).
             source = stem[: -len("_c")] + "_py.py"
+            _forget_if_stale(source[:-3] + ".c")
         else:
             continue
         modules.append(Extension(stem.replace(os.sep, "."), [source], extra_compile_args=["-O2"]))
@@ -42,6 +43,21 @@ def _extensions() -> list[Extension]:
     # not become a C-level type check.
     directives = {"language_level": "3", "annotation_typing": False}
     return cythonize(modules, compiler_directives=directives, quiet=True)
+
+
+def _forget_if_stale(c_file: str) -> None:
+    """Delete a pure-mode twin's generated C if any .pxd is newer than it.
+
+    cythonize rebuilds ``_<name>_py.py`` when it or ``_<name>_py.pxd`` changes; the
+    declarations are in ``_<name>_c.pxd`` (and what it cimports), which it does not
+    track, so an edit there would leave the old build in place.
+    """
+    if not os.path.exists(c_file):
+        return
+    built = os.path.getmtime(c_file)
+    declarations = glob.glob(os.path.join("llmstruct", "_ext", "*.pxd"))
+    if any(os.path.getmtime(pxd) > built for pxd in declarations):
+        os.remove(c_file)
 
 
 class ReportingBuildExt(build_ext):

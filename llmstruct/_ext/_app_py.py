@@ -41,7 +41,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CoroutineType
 from typing import Any
@@ -50,6 +50,7 @@ import orjson
 
 from llmstruct._ext.request import Headers, Request
 from llmstruct._ext.router import Router
+from llmstruct.server.aio import close_content, iterate_content, run_async
 from llmstruct.server.http_common import ClientDisconnect, HTTPError, HTTPException
 
 __all__ = [
@@ -176,27 +177,12 @@ class StreamingResponse(Response):
         self._agen: Any = None
 
     def iterate(self) -> AsyncIterator[bytes]:
-        self._agen = self._iterate()
+        self._agen = iterate_content(self.content)
         return self._agen
 
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        content = self.content
-        if hasattr(content, "__aiter__"):
-            async for chunk in content:
-                yield chunk.encode() if isinstance(chunk, str) else chunk
-        else:
-            for chunk in content:
-                yield chunk.encode() if isinstance(chunk, str) else chunk
-
-    async def close_iterator(self) -> None:
+    def close_iterator(self) -> Awaitable[None]:
         """Release the producer (finally blocks run) whether or not it was exhausted."""
-        if self._agen is not None:
-            await self._agen.aclose()
-        content = self.content
-        if hasattr(content, "aclose"):
-            await content.aclose()
-        elif hasattr(content, "close"):
-            content.close()
+        return close_content(self._agen, self.content)
 
 
 def error_json(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -381,12 +367,12 @@ class App:
             response = self._error(request, exc)
         return self._finish(request, response, unwind)
 
-    async def _run_async(self, request: Request, answer: Any) -> Response:
-        try:
-            response = _as_response(await answer)
-        except Exception as exc:
-            response = self._error(request, exc)
-        return self._finish(request, response, self._after_all)
+    def _run_async(self, request: Request, answer: Any) -> Awaitable[Response]:
+        return run_async(self, request, answer)  # a coroutine of llmstruct.server.aio
+
+    @staticmethod
+    def _as_response(result: Any) -> Response:
+        return _as_response(result)
 
     def _finish(
         self, request: Request, response: Response, unwind: tuple[Callable, ...]

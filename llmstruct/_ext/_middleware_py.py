@@ -37,12 +37,13 @@ import zlib
 # hmac.compare_digest is this function unless OpenSSL provides its own; importing
 # hmac would load hashlib (0.7 MiB of a worker's memory) for nothing else.
 from _operator import _compare_digest
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from llmstruct.server.aio import gzip_body, gzip_stream
 from llmstruct.server.app import Request, Response, StreamingResponse, error_json
 
 __all__ = [
@@ -442,9 +443,9 @@ class Gzip:
         if etag and not etag.startswith("W/"):
             response.set_header("etag", "W/" + etag)  # another representation (RFC 9110 §8.8.1)
         if response.streaming:
-            response.content = self._compress_stream(response.content)  # type: ignore[attr-defined]
+            response.content = gzip_stream(response.content, self.level)  # type: ignore[attr-defined]
         elif len(response.body) > self.stream_above:
-            streamed = StreamingResponse(self._compress_body(response.body), status)
+            streamed = StreamingResponse(gzip_body(response.body, self.level), status)
             streamed.headers = response.headers
             response = streamed
         else:
@@ -452,35 +453,6 @@ class Gzip:
             response.body = compressor.compress(response.body) + compressor.flush()
         response.headers.append((b"content-encoding", b"gzip"))
         return response
-
-    async def _compress_stream(self, content: Any) -> AsyncIterator[bytes]:
-        compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-        flush = zlib.Z_SYNC_FLUSH
-        try:
-            if hasattr(content, "__aiter__"):
-                async for chunk in content:
-                    data = chunk.encode() if isinstance(chunk, str) else chunk
-                    yield compressor.compress(data) + compressor.flush(flush)
-            else:
-                for chunk in content:
-                    data = chunk.encode() if isinstance(chunk, str) else chunk
-                    yield compressor.compress(data) + compressor.flush(flush)
-            yield compressor.flush()
-        finally:  # the producer's own cleanup runs, however the stream ends
-            if hasattr(content, "aclose"):
-                await content.aclose()
-            elif hasattr(content, "close"):
-                content.close()
-
-    async def _compress_body(self, body: bytes) -> AsyncIterator[bytes]:
-        import asyncio
-
-        compressor = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-        view = memoryview(body)
-        for start in range(0, len(body), 65536):
-            yield compressor.compress(view[start : start + 65536])
-            await asyncio.sleep(0)  # let other connections run between steps
-        yield compressor.flush()
 
 
 def _accepts_gzip(header: str | None) -> bool:

@@ -7,7 +7,8 @@
 
 cimport cython
 
-from llmstruct._ext._httphead_c cimport RequestHead
+# Aliased: the source imports the Python name RequestHead, which a cimport would shadow.
+from llmstruct._ext._httphead_c cimport RequestHead as CRequestHead
 
 
 cdef class HttpProtocol
@@ -15,7 +16,7 @@ cdef class HttpProtocol
 
 cdef class Cycle:
     cdef public HttpProtocol proto
-    cdef public RequestHead head
+    cdef public CRequestHead head
     cdef public object request
     cdef public list chunks
     cdef public Py_ssize_t buffered

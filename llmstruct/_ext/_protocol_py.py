@@ -53,8 +53,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from llmstruct.server.aio import finish_async, read_body, stream_response
 from llmstruct.server.http_common import (
     ClientDisconnect,
     HTTPError,
@@ -71,7 +73,6 @@ __all__ = ["Cycle", "HttpProtocol"]
 log = logging.getLogger("llmstruct.server")
 
 _HEAD, _BODY, _BUSY, _IDLE = "head", "body", "busy", "idle"
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Cycle:
@@ -105,26 +106,9 @@ class Cycle:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def read(self) -> bytes:
+    def read(self) -> Awaitable[bytes]:
         """The next buffered body bytes; b"" at the end. Raises the body's error."""
-        proto = self.proto
-        if self.head.expect_continue and not self.continue_sent and not self.started:
-            self.continue_sent = True
-            if not proto.closing:
-                proto.transport.write(_CONTINUE)
-        while not self.chunks:
-            if self.error is not None:
-                raise self.error
-            if self.complete:
-                return b""
-            proto.want_body(self)
-            self.waiter = proto.loop.create_future()
-            await self.waiter
-        data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        self.chunks = []
-        self.buffered = 0
-        proto.want_body(self)
-        return data
+        return read_body(self)
 
     def write(self, response: Any) -> None:
         """Write a complete response (its body too unless HEAD/204/304), then finish."""
@@ -151,42 +135,9 @@ class Cycle:
                 proto._write(rest)
         proto.complete(self, keep_alive)
 
-    async def stream(self, response: Any) -> None:
+    def stream(self, response: Any) -> Awaitable[None]:
         """Write a streaming response chunk by chunk, waiting while the client is behind."""
-        proto = self.proto
-        keep_alive = proto.keep_alive(self, response)
-        http10 = self.head.http_version == "1.0"
-        if http10:
-            keep_alive = False  # no chunked framing for 1.0: the close ends the body
-        head_only = self.head.method == "HEAD" or response.status in (204, 304)
-        self.started = True
-        if proto.closing:
-            await response.close_iterator()
-            raise ClientDisconnect()
-        proto.transport.write(
-            response_head(response.status, response.headers, None, keep_alive, http10)
-        )
-        if head_only:
-            await response.close_iterator()
-            proto.complete(self, keep_alive)
-            return
-        chunked = not http10
-        try:
-            async for chunk in response.iterate():
-                if proto.closing:
-                    raise ClientDisconnect()
-                if chunk:
-                    if chunked:
-                        proto.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    else:
-                        proto.transport.write(chunk)
-                if proto.write_paused:
-                    await proto.drain()
-        finally:
-            await response.close_iterator()
-        if chunked and not proto.closing:
-            proto.transport.write(b"0\r\n\r\n")
-        proto.complete(self, keep_alive)
+        return stream_response(self, response)
 
 
 class HttpProtocol:
@@ -403,28 +354,7 @@ class HttpProtocol:
         if isinstance(result, self._response_class) and not result.streaming:
             cycle.write(result)
         else:
-            cycle.task = self.loop.create_task(self._finish_async(cycle, result))
-
-    async def _finish_async(self, cycle: Cycle, result: Any) -> None:
-        try:
-            response = result if isinstance(result, self.app.response_class) else await result
-            if response.streaming:
-                await cycle.stream(response)
-            else:
-                cycle.write(response)
-        except ClientDisconnect:
-            self.complete(cycle, None)
-        except Exception:
-            log.exception("internal error while writing a response")
-            if cycle.started:
-                self.abort()
-                self.complete(cycle, None)
-            else:
-                self.complete(cycle, None, error=HTTPError(500, "Internal Server Error"))
-        cycle.task = None
-        if not cycle.done:
-            self.complete(cycle, None)
-        self._run_queue()
+            cycle.task = self.loop.create_task(finish_async(self, cycle, result))
 
     def keep_alive(self, cycle: Cycle, response: Any) -> bool:
         return (

@@ -11,13 +11,12 @@ Selector: ``llmstruct._ext.request``. The exceptions both twins raise live in
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
-from llmstruct.server.http_common import HTTPException, RequestHead, split_target
+from llmstruct.server.aio import request_body, request_json, request_stream
+from llmstruct.server.http_common import RequestHead, split_target
 
 __all__ = ["Headers", "Request"]
 
@@ -102,29 +101,14 @@ class Request:
             self._query = dict(parse_qsl(text, keep_blank_values=True)) if text else {}
         return self._query
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    def stream(self) -> AsyncIterator[bytes]:
         """The body as it arrives. Raises ``HTTPError`` (413, 408, 400) on a bad body."""
-        if self._source is None:
-            return
-        while True:
-            chunk = await self._source.read()
-            if not chunk:
-                return
-            yield chunk
+        return request_stream(self)
 
-    async def body(self) -> bytes:
+    def body(self) -> Awaitable[bytes]:
         """The whole body (at most ``Limits.max_body_bytes``: the protocol enforces it)."""
-        chunks = [chunk async for chunk in self.stream()]
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return request_body(self)
 
-    async def json(self) -> Any:
+    def json(self) -> Awaitable[Any]:
         """The body parsed as JSON; invalid JSON is a 422 shaped like FastAPI's."""
-        raw = await self.body()
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            detail = [
-                {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
-                 "input": {}, "ctx": {"error": exc.msg}},
-            ]  # fmt: skip
-            raise HTTPException(422, detail) from None
+        return request_json(self)
