@@ -5,7 +5,7 @@ twins of one source: this is the pure twin, and the build compiles this same
 file as ``_middleware_c`` with the types declared in ``_middleware_c.pxd`` (Cython's pure
 Python mode). ``llmstruct.server.middleware`` is the selector the server imports.
 
-Each middleware is a small object with plain-function hooks (see ``app.py``):
+Each middleware is a small object with plain-function hooks (see ``_app_py.py``):
 ``on_request(request) -> Response | None``, ``on_response(request, response)
 -> Response`` and, for the protocol's own refusals, ``on_refusal(status,
 detail, client)``. ``default_chain`` builds them in their order, outermost first:

@@ -76,7 +76,7 @@ class Request:
         self.request_id = ""
         self.started = _perf_counter()
         self._state: dict[str, Any] | None = None
-        self._source: Any = None  # the protocol's body source (its _Cycle)
+        self._source: Any = None  # the protocol's body source (its Cycle)
         self._query: dict[str, str] | None = None
 
     @property

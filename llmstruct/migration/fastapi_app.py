@@ -312,7 +312,7 @@ def _header_token(scope: Scope) -> bytes | None:
 
 
 class APIKeyMiddleware:
-    """The API key check of the custom server (``server/middleware.py``), as ASGI."""
+    """The API key check of the custom server (``_ext/_middleware_py.py``), as ASGI."""
 
     def __init__(self, app: ASGIApp, key: str | None) -> None:
         self.app = app
