@@ -62,11 +62,19 @@ def test_bench_migration_measures_the_custom_server_and_the_limit(tmp_path: Path
     out = tmp_path / "migration.json"
     server, client = _cpus()
     done = run("bench_migration.py", "--servers", "custom-httptools,limit", "--duration", "1",
-               "--warmup", "0", "--server-cpu", str(server), "--client-cpu", str(client),
-               "--json", str(out))  # fmt: skip
+               "--rounds", "2", "--warmup", "0", "--server-cpu", str(server),
+               "--client-cpu", str(client), "--json", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {"machine", "settings", "servers", "ratios"}
+    assert set(result) == {"machine", "settings", "servers", "ratios", "rounds"}
+    # Two rounds of each server, and the reported figures are their medians.
+    rounds = result["rounds"]
+    assert [len(rounds[name]) for name in ("custom-httptools", "limit")] == [2, 2]
+    for name, runs in rounds.items():
+        for run_name, figures in result["servers"][name]["runs"].items():
+            rates = [r["runs"][run_name]["rps"] for r in runs]
+            assert figures["rps"] == pytest.approx(sum(rates) / 2), (name, run_name)
+            assert figures["requests"] == sum(r["runs"][run_name]["requests"] for r in runs)
     assert "loadavg_at_end" in result["machine"]
     servers = result["servers"]
     assert list(servers) == ["custom-httptools", "limit"]
@@ -81,10 +89,12 @@ def test_bench_migration_measures_the_custom_server_and_the_limit(tmp_path: Path
     # Every request of the mix (201 for the creates included) is a success.
     assert custom["errors"] == 0, custom["runs"]
     assert set(result["ratios"]) == TARGETS
-    assert result["ratios"]["limit_vs_health"]["value"] > 0
+    health = result["ratios"]["limit_vs_health"]
+    assert len(health["rounds"]) == 2
+    assert health["value"] == pytest.approx(sum(health["rounds"]) / 2)
     # The FastAPI servers were not asked for: their ratios say so instead of guessing.
     assert result["ratios"]["throughput_vs_fastapi"] == {
-        "value": None, "target": ">= 5", "met": None}  # fmt: skip
+        "value": None, "target": ">= 5", "met": None, "rounds": []}  # fmt: skip
     assert "| custom-httptools | context |" in done.stdout
 
 
