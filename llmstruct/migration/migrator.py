@@ -61,6 +61,9 @@ __all__ = [
 TICK = 0.25  # seconds between looks at the state file: how soon pause/rollback/finish act
 PROXY_ATTEMPTS = 5  # failed calls to the proxy in a row that end the run
 PROXY_RETRY_S = 1.0  # pause after the first failure; the n-th waits n times as long
+# The 4xx answers that say "not now" rather than "never": a proxy whose own rate
+# limit or timeouts caught the admin call (its clients may share our address).
+TRANSIENT_REFUSALS = frozenset({408, 425, 429})
 EXIT_HALTED = 3  # halted, or rolled back by an operator: the migration did not finish
 DEFAULT_MIN_SAMPLES = 20
 DEFAULT_MAX_RETRIES = 2
@@ -179,7 +182,8 @@ class Migrator:
         step retried after a pause that grows with each failure. After
         ``PROXY_ATTEMPTS`` failures in a row the ``ProxyError`` ends the run (exit 1;
         a new ``start`` goes on from the recorded stage). A refusal (4xx: a wrong
-        admin key, a proxy not in split mode) ends it at once: asking again cannot help.
+        admin key, a proxy not in split mode) ends it at once: asking again cannot help,
+        except 408, 425 and 429 (``TRANSIENT_REFUSALS``), which are waited out as failures.
         """
         try:
             self._step(state)
@@ -188,7 +192,10 @@ class Migrator:
             with statelib.transaction(self.path) as current:
                 statelib.record(current, "proxy_error", reason=str(exc),
                                 attempt=self._proxy_failures)  # fmt: skip
-            refused = exc.status is not None and 400 <= exc.status < 500
+            status = exc.status
+            refused = (
+                status is not None and 400 <= status < 500 and status not in TRANSIENT_REFUSALS
+            )
             if refused or self._proxy_failures >= PROXY_ATTEMPTS:
                 raise
             pause = PROXY_RETRY_S * self._proxy_failures

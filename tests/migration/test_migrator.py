@@ -189,6 +189,20 @@ def test_a_proxy_that_is_briefly_unavailable_is_waited_for(tmp_path, fake, monke
     assert any("trying again" in line for line in said)
 
 
+@pytest.mark.parametrize("code", [408, 429])
+def test_a_proxy_saying_not_now_is_waited_for_like_an_outage(tmp_path, fake, monkeypatch, code):
+    # A timeout or the proxy's own rate limit (its clients may share the migrator's
+    # address) is a 4xx that asking again does cure: it must not end a long migration.
+    monkeypatch.setattr(migratorlib, "PROXY_RETRY_S", 0.01)
+    path = make_state(tmp_path / "m.json", fake.url)
+    fake.unavailable, fake.refusal = 2, code
+    assert drive(path, fake)[0] == 0
+    assert fake.puts == [0.1, 0.5, 1.0]
+    errors = [e for e in statelib.load(path)["history"] if e["event"] == "proxy_error"]
+    assert [e["attempt"] for e in errors] == [1, 2]
+    assert f"the proxy answered {code} to PUT" in errors[0]["reason"]
+
+
 def test_a_proxy_that_stays_away_ends_the_run_with_the_reason(tmp_path, fake, monkeypatch):
     monkeypatch.setattr(migratorlib, "PROXY_RETRY_S", 0.01)
     path = make_state(tmp_path / "m.json", fake.url)
