@@ -372,6 +372,7 @@ class Shadow:
         self.endpoints = EndpointMap()
         self.schema: SchemaBook | None = None
         self._schema_tried = 0.0
+        self._schema_loading = False  # a fetch of /openapi.json is in flight
         self.total = _Counters()
         self.window = _Counters()
         self.queue: asyncio.Queue[Job] = asyncio.Queue(settings.shadow_queue)
@@ -397,6 +398,7 @@ class Shadow:
         if not self.settings.schema:
             return
         self._schema_tried = time.monotonic()
+        self._schema_loading = True
         try:
             accept = [(b"accept", b"application/json")]
             response = await self.pool.request("GET", "/openapi.json", accept)
@@ -405,6 +407,8 @@ class Shadow:
         except (UpstreamError, orjson.JSONDecodeError) as exc:
             log.warning("shadow: no OpenAPI document from %s: %s", self.pool.url, exc)
             return
+        finally:
+            self._schema_loading = False
         if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
             log.warning("shadow: %s/openapi.json is not an OpenAPI document", self.pool.url)
             return
@@ -412,9 +416,13 @@ class Shadow:
         self.endpoints = EndpointMap.from_openapi(spec)
 
     def schema_state(self) -> str:
+        """off, loaded, loading (a fetch in flight: the first, or a retry), or unavailable
+        (the last fetch failed; retried every ``SCHEMA_RETRY`` s while jobs come)."""
         if not self.settings.schema:
             return "off"
-        return "loaded" if self.schema is not None else "unavailable"
+        if self.schema is not None:
+            return "loaded"
+        return "loading" if self._schema_loading or not self._schema_tried else "unavailable"
 
     # -- the client path (never waits) -----------------------------------------------------
     def job(

@@ -170,6 +170,21 @@ def test_a_custom_server_that_never_answers_does_not_hold_up_clients(backends, t
         finally:
             front.stop()
     assert answered.status_code == 200 and answered.json()["status"] == "ok"
+    # The fetch is still waiting on the silent server: said so, not passed off as failed.
+    assert shadow["schema"] == "loading" and shadow["mirrored"] == 1
+
+
+def test_a_custom_server_that_is_down_leaves_the_schema_unavailable(backends, tmp_path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    front = proxy(backends["legacy"].url, dead_url, tmp_path / "proxy.log", "--mode", "shadow")
+    try:
+        with front.client() as client:
+            answered = client.get("/api/v1/system/health")
+            shadow = settled(client)
+    finally:
+        front.stop()
+    assert answered.status_code == 200
     assert shadow["schema"] == "unavailable" and shadow["mirrored"] == 1
 
 
