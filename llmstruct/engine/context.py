@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -114,6 +115,13 @@ class ContextManager:
     Thread-safe: one lock serialises loading the index and building, so a server may
     call it from executor threads for HTTP, WebSocket and AI-bridge requests alike
     (the index and the LRU cache are shared state; a cached answer is still quick).
+
+    ``recheck_s``: how long one look at struct.json (a stat(2)) stands for the at-once
+    answers (``index_now``, ``cached_context``). 0 (the default): every call looks.
+    A server answering thousands of cached requests a second passes a second or so
+    (the stat was a tenth of a cached context's time on the event loop), so a change
+    made behind its back shows within that; ``recheck()`` makes the next call look,
+    as after a scan of its own. ``index()`` and ``build_context()`` always look.
     """
 
     def __init__(
@@ -123,6 +131,7 @@ class ContextManager:
         encoding: str = DEFAULT_ENCODING,
         cache_bytes: int = 64 * 1024 * 1024,
         tasks: TaskStore | None = None,
+        recheck_s: float = 0.0,
     ) -> None:
         self.struct_path = Path(struct_path)
         self.tasks = tasks  # SESSION context includes the tasks in progress
@@ -132,6 +141,8 @@ class ContextManager:
         self.cache = LRUCache(cache_bytes)
         self._loaded: tuple[tuple[int, int], str, StructIndex] | None = None
         self._lock = threading.RLock()
+        self.recheck_s = recheck_s
+        self._looked_until = 0.0  # the at-once answers trust the loaded stamp until then
 
     @property
     def counter(self) -> TokenCounter:
@@ -157,14 +168,25 @@ class ContextManager:
         finally:
             self._lock.release()
 
+    def recheck(self) -> None:
+        """Make the next at-once answer look at struct.json again (``recheck_s``)."""
+        with self._lock:  # not between another thread's look and its note of it
+            self._looked_until = 0.0
+
     def _current(self) -> tuple[str, StructIndex] | None:
-        try:
-            stamp = self._stamp()
-        except StructFileError:
-            return None  # index() reports it
-        if self._loaded is None or self._loaded[0] != stamp:
+        loaded = self._loaded
+        if loaded is None:
             return None
-        return self._loaded[1], self._loaded[2]
+        now = time.monotonic()
+        if now >= self._looked_until:
+            try:
+                stamp = self._stamp()
+            except StructFileError:
+                return None  # index() reports it
+            if loaded[0] != stamp:
+                return None
+            self._looked_until = now + self.recheck_s
+        return loaded[1], loaded[2]
 
     def _stamp(self) -> tuple[int, int]:
         try:
@@ -188,6 +210,7 @@ class ContextManager:
                 )
             index = StructIndex(struct, self.root, self.counter)
             self._loaded = (stamp, hashlib.sha256(data).hexdigest(), index)
+            self._looked_until = 0.0
         return self._loaded[1], self._loaded[2]
 
     # -- the public call -------------------------------------------------------------

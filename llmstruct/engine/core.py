@@ -38,6 +38,10 @@ TASKS_PATH = Path(".llmstruct") / "tasks.db"
 # How long project info may be reused for one loaded index (manifest edits show
 # within this long; a rescan shows at once: it is a new index).
 PROJECT_INFO_TTL_S = 1.0
+# How long a look at struct.json stands for the answers given at once (cached context,
+# project info): a scan from outside the engine (the CLI, another worker) shows
+# within this; the engine's own scans at once.
+STRUCT_RECHECK_S = 1.0
 
 
 class EngineError(ValueError):
@@ -62,7 +66,9 @@ class CoreEngine:
         tasks_file = Path(tasks_path) if tasks_path else self.root / TASKS_PATH
         tasks_file.parent.mkdir(parents=True, exist_ok=True)
         self.tasks = TaskStore(tasks_file)
-        self.contexts = ContextManager(self.struct_path, root=self.root, tasks=self.tasks)
+        self.contexts = ContextManager(
+            self.struct_path, root=self.root, tasks=self.tasks, recheck_s=STRUCT_RECHECK_S
+        )
         self._info_memo: tuple[StructIndex, float, models.ProjectInfo] | None = None
         self.llm_config = llm_config
         self._scan_lock = asyncio.Lock()
@@ -83,6 +89,7 @@ class CoreEngine:
             try:
                 build = scan_to_struct(options, on_progress=progress)
                 atomic_write_bytes(output, build.data)
+                self.contexts.recheck()  # our own scan shows at once
                 return build
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)

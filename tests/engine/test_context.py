@@ -136,6 +136,28 @@ def test_the_at_once_answers_are_the_cached_ones_and_never_wait(shop) -> None:
     assert shop.index_now() is None and shop.cached_context("FOCUSED", "cart", 500) is None
 
 
+def test_with_a_recheck_window_an_outside_change_shows_within_it(shop, monkeypatch) -> None:
+    # A server's at-once answers look at struct.json once per ``recheck_s``, not per
+    # call; index() and builds always look, and recheck() makes the next call look.
+    clock = [1000.0]
+    monkeypatch.setattr("llmstruct.engine.context.time.monotonic", lambda: clock[0])
+    shop.recheck_s = 1.0
+    built = shop.build_context("FOCUSED", "cart", 500)
+    assert shop.cached_context("FOCUSED", "cart", 500) is built  # looked: unchanged
+    struct = shop.struct_path
+    struct.write_bytes(struct.read_bytes() + b" ")
+    clock[0] += 0.5
+    assert shop.cached_context("FOCUSED", "cart", 500) is built  # within the window
+    clock[0] += 0.6
+    assert shop.index_now() is None  # the window is over: changed, reload first
+    shop.index()
+    assert shop.index_now() == shop.index()
+    struct.write_bytes(struct.read_bytes() + b" ")
+    assert shop.index_now() is not None  # looked a moment ago
+    shop.recheck()
+    assert shop.index_now() is None  # asked to look again: changed
+
+
 def _hold(manager: ContextManager, held: threading.Event, release: threading.Event) -> None:
     """Hold the manager's lock, as a build in another thread does, until ``release``."""
     with manager._lock:

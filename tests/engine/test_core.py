@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from llmstruct.api import models
-from llmstruct.engine.core import PROJECT_INFO_TTL_S, CoreEngine, EngineError
+from llmstruct.engine.core import PROJECT_INFO_TTL_S, STRUCT_RECHECK_S, CoreEngine, EngineError
 
 FILES = {
     "pyproject.toml": '[project]\nname = "shop"\nversion = "1.2.3"\ndescription = "A shop."\n',
@@ -75,6 +75,22 @@ def test_the_at_once_answers_equal_the_full_ones_once_loaded(engine) -> None:
     assert orjson.loads(answer) == full.model_dump(mode="json")
     assert engine.context_json_now("FOCUSED", "total of items", 500) is answer  # kept
     assert engine.project_info_now() == engine.project_info()
+
+
+def test_the_engines_own_scan_shows_at_once_an_outside_one_within_a_second(engine) -> None:
+    _stream(engine, models.ScanRequest())
+    engine.project_info()  # loaded
+    assert engine.project_info_now().file_count == 2
+    (engine.root / "shop" / "orders.py").write_text("def place():\n    return 1\n")
+    _stream(engine, models.ScanRequest())  # through the engine: no window to wait out
+    assert engine.project_info_now() is None  # changed: the index is reloaded first
+    assert engine.project_info().file_count == 3
+    assert engine.project_info_now().file_count == 3  # looked: unchanged since loaded
+    struct = engine.struct_path
+    struct.write_bytes(struct.read_bytes() + b" ")  # behind the engine's back
+    assert engine.project_info_now() is not None  # looked less than a second ago
+    time.sleep(STRUCT_RECHECK_S + 0.05)
+    assert engine.project_info_now() is None
 
 
 def test_project_info_shows_a_manifest_edit_within_its_ttl(engine, monkeypatch) -> None:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fakellm
 from fakellm import FakeLLM  # noqa: E402
 
 import llmstruct  # noqa: E402
-from llmstruct.engine.core import CoreEngine  # noqa: E402
+from llmstruct.engine.core import STRUCT_RECHECK_S, CoreEngine  # noqa: E402
 from llmstruct.server.api import add_api_routes  # noqa: E402
 from llmstruct.server.limits import Limits  # noqa: E402
 from llmstruct.server.system import build_app  # noqa: E402
@@ -379,6 +379,7 @@ def test_unknown_paths_and_methods_are_as_the_reference(pair: Pair) -> None:
 def test_an_unusable_struct_json_is_409_as_the_reference(scanned: Pair) -> None:
     for root in scanned.roots:
         (root / "struct.json").write_bytes(b"{ not a struct")
+    time.sleep(STRUCT_RECHECK_S)  # a change behind the engine's back shows within this
     try:
         for method, path in (
             ("GET", "/api/v1/project/info"),
