@@ -70,6 +70,7 @@ class CoreEngine:
             self.struct_path, root=self.root, tasks=self.tasks, recheck_s=STRUCT_RECHECK_S
         )
         self._info_memo: tuple[StructIndex, float, models.ProjectInfo] | None = None
+        self._info_json: tuple[models.ProjectInfo, bytes] | None = None
         self.llm_config = llm_config
         self._scan_lock = asyncio.Lock()
 
@@ -154,6 +155,17 @@ class CoreEngine:
         else None: a server's event loop answers from here and sends the rest to a thread."""
         loaded = self.contexts.index_now()
         return None if loaded is None else self._project_info(loaded[1])
+
+    def project_info_json_now(self) -> bytes | None:
+        """``project_info_now()`` as JSON, encoded once per kept answer (as a cached
+        context keeps its JSON): a server repeating it encodes nothing."""
+        info = self.project_info_now()
+        if info is None:
+            return None
+        kept = self._info_json
+        if kept is None or kept[0] is not info:
+            kept = self._info_json = (info, orjson.dumps(info.model_dump(mode="json")))
+        return kept[1]
 
     def _project_info(self, index: StructIndex) -> models.ProjectInfo:
         # Kept for a second per index: the manifest and the root's ctime are read

@@ -173,8 +173,10 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
     # Project info and context answer at once when the engine can (``*_now``: plain
     # handlers, no task); otherwise they return a coroutine for the rest (app.py).
     def project_info(request: Request) -> Any:
-        info = inline(engine.project_info_now)
-        return project_info_later() if info is None else info.model_dump(mode="json")
+        answer = inline(engine.project_info_json_now)
+        if answer is None:
+            return project_info_later()
+        return Response(answer, media_type="application/json")
 
     async def project_info_later() -> Any:
         return (await off_loop(engine.project_info)).model_dump(mode="json")

@@ -75,6 +75,9 @@ def test_the_at_once_answers_equal_the_full_ones_once_loaded(engine) -> None:
     assert orjson.loads(answer) == full.model_dump(mode="json")
     assert engine.context_json_now("FOCUSED", "total of items", 500) is answer  # kept
     assert engine.project_info_now() == engine.project_info()
+    encoded = engine.project_info_json_now()
+    assert orjson.loads(encoded) == engine.project_info().model_dump(mode="json")
+    assert engine.project_info_json_now() is encoded  # kept with the kept answer
 
 
 def test_the_engines_own_scan_shows_at_once_an_outside_one_within_a_second(engine) -> None:
