@@ -14,6 +14,8 @@ every connection of a worker. Sizes are in bytes, times in seconds.
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -119,11 +121,17 @@ def check_limit(name: str, value: Any) -> int | float:
         raise ValueError(f"unknown limit {name!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    if kinds[name] in ("int", int) and value != int(value):
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    whole = kinds[name] in ("int", int)
+    if whole and value != int(value):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
-    return int(value) if kinds[name] in ("int", int) else float(value)
+    # The compiled protocol keeps counts and sizes in C integers (Py_ssize_t).
+    if whole and value > sys.maxsize:
+        raise ValueError(f"{name} must be at most {sys.maxsize}, got {value!r}")
+    return int(value) if whole else float(value)
 
 
 DEFAULT_LIMITS = Limits()

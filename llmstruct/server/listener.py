@@ -145,8 +145,11 @@ class Server:
         protocol = state.protocol_class
         try:
             await self._loop.connect_accepted_socket(lambda: protocol(state), conn)
-        except Exception as exc:  # the peer reset already, or the loop is closing
+        except (OSError, RuntimeError) as exc:  # the peer reset already, or the loop closes
             log.debug("could not set up an accepted connection: %s", exc)
+            conn.close()
+        except Exception:  # a bug or a setting the protocol refuses: said, not swallowed
+            log.exception("could not set up an accepted connection")
             conn.close()
         finally:
             self._pending -= 1

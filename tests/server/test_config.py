@@ -56,6 +56,11 @@ def test_environment_lists_and_booleans(tmp_path):
         ({"env": {"LLMSTRUCT_HTTP": "h2"}}, "http: must be one of"),
         ({"env": {"LLMSTRUCT_MAX_BODY_BYTES": "-5"}}, "max_body_bytes must be positive"),
         ({"env": {"LLMSTRUCT_MAX_BODY_BYTES": "1.5"}}, "whole number"),
+        # "Unlimited" as a huge number: the compiled protocol holds it in a C integer,
+        # and a value it could not hold dropped every connection (a review found it).
+        ({"env": {"LLMSTRUCT_MAX_KEEPALIVE_REQUESTS": "1e19"}}, "must be at most"),
+        ({"env": {"LLMSTRUCT_KEEPALIVE_TIMEOUT": "nan"}}, "finite number"),
+        ({"env": {"LLMSTRUCT_KEEPALIVE_TIMEOUT": "inf"}}, "finite number"),
         ({"env": {"LLMSTRUCT_AUTH": "maybe"}}, "LLMSTRUCT_AUTH: must be true or false"),
         ({"env": {"LLMSTRUCT_API_KEY": "short"}}, "too short"),
         ({"file": "[server]\nport = '80'\n"}, "server.port: must be an integer"),

@@ -29,9 +29,11 @@ def http_get(port: int, path: str, headers: str = "") -> tuple[int, bytes]:
 
 
 def refused(port: int) -> bool:
+    """No listener takes a connection: refused, or reset by a listening socket that
+    closed between our SYN and its accept (a race, not a served connection)."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 
