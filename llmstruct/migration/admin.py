@@ -65,10 +65,14 @@ class ProxyAdmin:
             check_key(api_key, "the API key")
         headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT)
+        # The backends' metrics are read with a client of their own: the admin key is
+        # the proxy's secret and must never travel to the backends (other hosts).
+        self._backends = httpx.Client(timeout=TIMEOUT)
         self._api_key = api_key
 
     def close(self) -> None:
         self._client.close()
+        self._backends.close()
 
     def __enter__(self) -> ProxyAdmin:
         return self
@@ -92,7 +96,7 @@ class ProxyAdmin:
 
     def backend_rss(self, backend_url: str) -> int | None:
         """A backend's resident memory in bytes, or ``None`` if it cannot be read."""
-        return read_rss(self._client, backend_url, self._api_key)
+        return read_rss(self._backends, backend_url, self._api_key)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:

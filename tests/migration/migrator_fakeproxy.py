@@ -65,6 +65,7 @@ class FakeProxy:
         self.unavailable = 0  # answer ``refusal`` (503) to this many admin calls
         self.refusal = 503
         self.puts: list[float] = []
+        self.metrics_headers: list[dict[str, str]] = []  # of each backend metrics read
         self.windows: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self._window_started = time.time()
@@ -148,6 +149,8 @@ def _handler_for(fake: FakeProxy) -> type[BaseHTTPRequestHandler]:
                 self._send(200, fake.stats_document or {"backends": fake.traffic(fake.weight)})
             elif self.path in ("/legacy/api/v1/system/metrics", "/custom/api/v1/system/metrics"):
                 side = self.path.split("/")[1]
+                with fake.lock:
+                    fake.metrics_headers.append(dict(self.headers))
                 text = (
                     "# TYPE process_resident_memory_bytes gauge\n"
                     f"process_resident_memory_bytes {fake.rss[side]}\n"

@@ -532,6 +532,19 @@ def test_flags_that_contradict_the_recorded_plan_are_refused(tmp_path, fake):
     assert fake.puts == []
 
 
+def test_the_admin_key_goes_to_the_proxy_only_never_to_the_backends(tmp_path):
+    # The backends' metrics (for rss_ratio) are other hosts: they get the API key.
+    admin_key, api_key = "admin-secret-0123456789", "api-key-0123456789abcdef"
+    with FakeProxy(admin_key=admin_key) as guarded:
+        path = make_state(tmp_path / "m.json", guarded.url)  # rss_ratio among the gates
+        with ProxyAdmin(guarded.url, admin_key, api_key) as admin:
+            assert Migrator(path, admin, say=lambda line: None).run() == 0
+    assert guarded.metrics_headers, "the rss gate read no backend metrics"
+    for headers in guarded.metrics_headers:
+        assert headers.get("X-API-Key") == api_key
+        assert admin_key not in " ".join(headers.values())
+
+
 def test_a_wrong_admin_key_is_a_clear_error(tmp_path):
     with FakeProxy(admin_key="right") as guarded:
         path = make_state(tmp_path / "m.json", guarded.url)
