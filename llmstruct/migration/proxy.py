@@ -503,6 +503,16 @@ async def _serve(settings: ProxySettings, sock: Any) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if config["mode"] == "shadow" and settings.shadow_writes:
+        # The proxy cannot see the backends' disks; a shared root is the README's split
+        # set-up, and in shadow mode it doubles every write the clients make.
+        print(
+            "llmstruct: shadow mode mirrors writes: the custom server needs its own copy "
+            "of the project (on the legacy one's root every create is stored twice); "
+            "--no-shadow-writes mirrors reads only",
+            file=sys.stderr,
+            flush=True,
+        )
     await stop.wait()
     await server.shutdown()
     await app.aclose()

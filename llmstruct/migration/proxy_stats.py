@@ -8,8 +8,10 @@ attributes, no locks.
 
 What is counted: ``requests`` -- responses this backend gave (in shadow mode the
 custom side's are the mirrored requests); ``errors`` -- those with status >= 500,
-plus upstream failures; ``upstream_failures`` -- no usable response (refused,
-broken, timed out: answered 502/503/504 by the proxy). Latency runs from the
+408 or 429 (the backend did not serve the request: it failed, timed out or shed
+load, which a client sees as a failure as much as a 503), plus upstream failures;
+``upstream_failures`` -- no usable response (refused, broken, timed out: answered
+502/503/504 by the proxy). Latency runs from the
 proxy having the request head to the upstream response's last body byte passed
 on (streams included: a 10 s NDJSON scan counts 10 s).
 """
@@ -27,6 +29,8 @@ __all__ = ["BackendStats", "ProxyStats", "BACKENDS", "LEGACY", "CUSTOM"]
 LEGACY, CUSTOM = "legacy", "custom"
 BACKENDS = (LEGACY, CUSTOM)
 # prometheus_client's default buckets, as the servers' own metrics (seconds).
+# The 4xx statuses counted as errors with the 5xx: the server's refusals, not the client's.
+SERVER_REFUSALS = frozenset({408, 429})
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
@@ -47,7 +51,7 @@ class BackendStats:
         self.requests += 1
         key = f"{status // 100}xx"
         self.classes[key] = self.classes.get(key, 0) + 1
-        if status >= 500:
+        if status >= 500 or status in SERVER_REFUSALS:
             self.errors += 1
         self.latency.record_seconds(seconds)
 

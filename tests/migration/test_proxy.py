@@ -24,6 +24,7 @@ from wsproto import events as ws_events
 
 from llmstruct.migration.histogram import LatencyHistogram
 from llmstruct.migration.proxy import hash_point
+from llmstruct.migration.proxy_stats import BackendStats
 from tests.migration.proxy_helpers import (
     HANG,
     Proc,
@@ -447,3 +448,15 @@ def test_bad_upstream_url_is_one_line_and_exit_2(legacy, says) -> None:
                           stdin=subprocess.DEVNULL, timeout=HANG)  # fmt: skip
     assert done.returncode == 2 and says in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_timeouts_and_shed_load_count_as_errors_with_the_5xx() -> None:
+    # A custom server answering 429 to everyone must fail error_rate, not migrate.
+    stats = BackendStats()
+    for status in (200, 201, 304, 400, 404, 408, 422, 429, 500, 503):
+        stats.record(status, 0.001)
+    stats.failure(502, 0.001)
+    figures = stats.as_json(1.0)
+    assert figures["requests"] == 11
+    assert figures["errors"] == 5  # 408, 429, 500, 503 and the upstream failure
+    assert figures["upstream_failures"] == 1

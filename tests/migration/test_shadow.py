@@ -127,6 +127,8 @@ def test_identical_servers_show_no_difference(backends, tmp_path) -> None:
     # Clients were answered by legacy; custom saw every mirrored request.
     assert stats["backends"]["legacy"]["requests"] == sent
     assert stats["backends"]["custom"]["requests"] == sent
+    # Writes were mirrored: the proxy said at start that custom needs its own project.
+    assert "needs its own copy of the project" in (tmp_path / "proxy.log").read_text()
 
 
 def test_a_shadow_proxy_takes_no_weight_and_no_migration(backends, tmp_path) -> None:
@@ -265,6 +267,7 @@ def test_no_shadow_writes_mirrors_only_reads(backends, tmp_path) -> None:
         with backends[name].client() as direct:
             titles = [t["title"] for t in direct.get("/api/v1/tasks", params={"q": title}).json()]
         assert (title in titles) is present, name
+    assert "needs its own copy" not in (tmp_path / "proxy.log").read_text()  # nothing to warn
 
 
 def test_a_full_mirror_queue_drops_and_never_slows_the_client(backends, tmp_path) -> None:
