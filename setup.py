@@ -17,6 +17,21 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+EXT_DIR = os.path.join("llmstruct", "_ext")
+
+
+def _twin_sources():
+    """llmstruct/_ext/twin_sources.py, loaded by path: the package is not importable
+    yet while it is being built."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_llmstruct_twin_sources", os.path.join(EXT_DIR, "twin_sources.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def _extensions() -> list[Extension]:
     if os.environ.get("LLMSTRUCT_NO_EXTENSIONS"):
@@ -73,10 +88,37 @@ class ReportingBuildExt(build_ext):
         self._report(f"compiled extensions: {names}" if names else "pure-Python twins")
 
     def build_extension(self, ext: Extension) -> None:
+        target = self.get_ext_fullpath(ext.name)
+        module = ext.name.rsplit(".", 1)[-1]
+        sources = _twin_sources()
         try:
             super().build_extension(ext)
         except Exception as exc:
+            # An older build left in place would load instead of the pure twin, built
+            # from other sources: remove it, so the failure shows as the pure twin.
+            for stale in (target, sources.record_path(target, module)):
+                if os.path.exists(stale):
+                    os.remove(stale)
             self._report(f"{ext.name} not compiled ({exc}); its pure-Python twin is used")
+        else:
+            sources.write_record(target, EXT_DIR, module)
+
+    def copy_extensions_to_source(self) -> None:
+        """``--inplace`` (and editable installs): each built module and its build
+        record into the source tree; where a module failed, the old in-place copy
+        is removed rather than left to load."""
+        sources = _twin_sources()
+        build_py = self.get_finalized_command("build_py")
+        for ext in self.extensions:
+            inplace_file, regular_file = self._get_inplace_equivalent(build_py, ext)
+            module = ext.name.rsplit(".", 1)[-1]
+            pairs = [(regular_file, inplace_file)]
+            pairs.append(tuple(sources.record_path(f, module) for f in pairs[0]))
+            for built, in_place in pairs:
+                if os.path.exists(built):
+                    self.copy_file(built, in_place, level=self.verbose)
+                elif os.path.exists(in_place):
+                    os.remove(in_place)
 
     @staticmethod
     def _report(message: str) -> None:
