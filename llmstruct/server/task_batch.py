@@ -7,6 +7,8 @@ queues each create, and one thread call at a time commits whatever queued while
 the previous one was syncing (``TaskStore.create_many``: one transaction, one
 fsync). Each caller still gets its answer only once a COMMIT holds its task.
 
+The first create of a loop iteration starts the thread call at the end of that
+iteration (``call_soon``), so the creates read in the same iteration share it.
 The committing thread takes the next group itself as soon as a commit ends, and
 hands each group's outcomes back with one ``call_soon_threadsafe`` that settles
 its futures: on a saturated loop every callback or task step between a commit and
@@ -52,11 +54,19 @@ class CreateBatcher:
             self._waiting.append((request, future))
             start, self._committing = not self._committing, True
         if start:
-            try:
-                loop.run_in_executor(None, self._commit_all, loop)
-            except RuntimeError as exc:  # the executor is shut down: the server is stopping
-                _deliver(*self._give_up(exc))
+            # Not at once: after the rest of this loop iteration, so the creates read
+            # in the same iteration join the group and the thread is woken once. On a
+            # worker's one core each wake-up is a context switch; at once, the first
+            # create left alone woke it (mix of five endpoints: +9 % req/s, 4 of 4
+            # alternating runs).
+            loop.call_soon(self._start, loop)
         return future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.run_in_executor(None, self._commit_all, loop)
+        except RuntimeError as exc:  # the executor is shut down: the server is stopping
+            _deliver(*self._give_up(exc))
 
     def _give_up(self, error: BaseException) -> tuple[_Waiting, list[Any]]:
         """Stop committing: the waiting creates, each with ``error``."""
