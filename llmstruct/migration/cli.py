@@ -25,6 +25,7 @@ __all__ = ["add_parser"]
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 ADMIN_KEY_ENV = "LLMSTRUCT_PROXY_ADMIN_KEY"
 API_KEY_ENV = "LLMSTRUCT_API_KEY"
 
@@ -234,7 +235,16 @@ def _handler(command: Any) -> Any:
         from llmstruct.migration.state import StateError
 
         try:
-            return command(args)
+            status = command(args)
+            sys.stdout.flush()  # a reader gone away shows here, not at the interpreter's exit
+            return status
+        except BrokenPipeError:
+            # stdout was closed (``migrate status | head -4``): end quietly as a Unix tool
+            # killed by SIGPIPE does, with the status a shell reports for one (128 + 13), as
+            # ``llmstruct``'s main does. Not 0: a ``start`` cut off so has not finished its
+            # migration. stdout goes to devnull so the interpreter's last flush stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
         except _Fail as exc:
             print(f"llmstruct: error: {exc}", file=sys.stderr)
             return exc.status
@@ -259,11 +269,14 @@ def _admin(url: str, args: argparse.Namespace) -> Any:
     from llmstruct.migration.admin import ProxyAdmin
 
     admin_key = getattr(args, "admin_key", None) or os.environ.get(ADMIN_KEY_ENV) or None
-    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
     try:
-        return ProxyAdmin(url, admin_key=admin_key, api_key=api_key)
+        return ProxyAdmin(url, admin_key=admin_key, api_key=_api_key(args))
     except ValueError as exc:  # a key that cannot be sent in a header
         raise _Fail(str(exc), EXIT_USAGE) from None
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    return getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
 
 
 def _say(line: str) -> None:
@@ -278,14 +291,60 @@ def _cmd_start(args: argparse.Namespace) -> int:
     proxy = _prepare(path, args)
     signal.signal(signal.SIGTERM, _interrupt)
     with _admin(proxy, args) as admin:
-        mode = admin.config().get("mode")  # reachable, and the admin key (if any) is right
+        config = admin.config()  # reachable, and the admin key (if any) is right
+        mode = config.get("mode")
+        if not isinstance(mode, str) or not mode:
+            raise _Fail(f"{proxy} does not look like an llmstruct proxy (its /_proxy/config "
+                        "has no mode)")  # fmt: skip
         if mode != "split":
             raise _Fail(f"the proxy at {proxy} runs in {mode} mode; a migration needs a "
                         "proxy in split mode (its weight moves the traffic)")  # fmt: skip
+        if _gates_read_rss(path, args):
+            _check_rss_readable(config, _api_key(args))
         if not path.exists():
             with statelib.transaction(path, create=statelib.new_state(proxy, _new_plan(args))):
                 pass
         return Migrator(path, admin, say=_say).run()
+
+
+def _gates_read_rss(path: Path, args: argparse.Namespace) -> bool:
+    from llmstruct.migration import state as statelib
+    from llmstruct.migration.gates import parse_gate
+
+    gates = [str(g) for g in args.gates or ()] if not path.exists() else (
+        statelib.load(path)["plan"]["gates"])  # fmt: skip
+    return any(parse_gate(text).metric == "rss_ratio" for text in gates)
+
+
+def _check_rss_readable(config: dict[str, Any], api_key: str | None) -> None:
+    """Refuse to start when a backend's metrics refuse the migrator (401 or 403).
+
+    The rss_ratio gate reads them at every window's end, and an unreadable gauge
+    only makes the window inconclusive: without the backends' API key every window
+    would be, until the migration halts, saying no more than "could not read".
+    A backend that does not answer now is left to the gate: it may be back in time.
+    """
+    import httpx
+
+    from llmstruct.migration.admin import TIMEOUT
+
+    headers = {"X-API-Key": api_key} if api_key else {}
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for side in ("custom", "legacy"):
+            url = config.get(side)
+            if not isinstance(url, str):
+                continue
+            metrics = f"{url.rstrip('/')}/api/v1/system/metrics"  # what read_rss reads
+            try:
+                refused = client.get(metrics, headers=headers).status_code
+            except httpx.HTTPError:
+                continue
+            if refused in (401, 403):
+                key = "was refused" if api_key else f"is needed (--api-key or ${API_KEY_ENV})"
+                raise _Fail(
+                    f"the rss_ratio gate cannot read the {side} server's memory: {metrics} "
+                    f"answered {refused}; the backends' API key {key}"
+                )
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -410,7 +469,10 @@ def _status_text(state: dict[str, Any], driver: int | None) -> str:
 def _clock(at: float) -> str:
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    except (OverflowError, OSError, ValueError):  # state.load checks 'at'; a local year 10000
+        return f"{at:g}"
 
 
 def _cmd_pause(args: argparse.Namespace) -> int:

@@ -25,11 +25,13 @@ import os
 import stat
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from llmstruct.migration.gates import DECISIONS, GateError, parse_gate
 from llmstruct.store.atomic import atomic_write_bytes
 
 __all__ = [
@@ -131,6 +133,17 @@ def _is_number(value: Any) -> bool:
             and value == value and abs(value) != float("inf"))  # fmt: skip
 
 
+def _is_gate(value: Any) -> bool:
+    """A ``--gate`` expression as the plan stores it (``migrate start`` parses them back)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_gate(value)
+    except GateError:
+        return False
+    return True
+
+
 def _problem(data: dict[str, Any]) -> str | None:
     """What makes a parsed state file unusable (a field missing or of the wrong kind)."""
     plan = data.get("plan")
@@ -146,10 +159,11 @@ def _problem(data: dict[str, Any]) -> str | None:
         or any(a >= b for a, b in zip(stages, stages[1:], strict=False))
     ):
         return "the plan's 'stages' are not increasing weights in (0, 1]"
-    if not isinstance(plan.get("gates"), list) or not all(
-        isinstance(g, str) for g in plan["gates"]
-    ):
+    if not isinstance(plan.get("gates"), list) or not all(_is_gate(g) for g in plan["gates"]):
         return "the plan's 'gates' are not a list of expressions"
+    if not plan["gates"]:
+        # With no gate every window "passes": the migration would reach 100 % unjudged.
+        return "the plan has no 'gates' (a migration needs at least one to judge its windows)"
     if not _is_number(plan.get("window_s")) or plan["window_s"] <= 0:
         return "the plan's 'window_s' is not a positive number"
     for name in ("min_samples", "max_retries", "max_inconclusive"):
@@ -170,24 +184,42 @@ def _problem(data: dict[str, Any]) -> str | None:
     if data.get("driver_pid") is not None and not _is_int(data["driver_pid"]):
         return "'driver_pid' is not a process id"
     history = data.get("history")
-    if not isinstance(history, list) or not all(_is_event(e) for e in history):
+    if not isinstance(history, list):
         return "'history' is not a list of events"
+    for number, entry in enumerate(history, 1):
+        problem = _event_problem(entry)
+        if problem is not None:
+            return f"'history' is not a list of events (entry {number}: {problem})"
     return None
 
 
-def _is_event(entry: Any) -> bool:
-    """An entry as ``record`` writes it (what ``migrate status`` shows of it)."""
+def _event_problem(entry: Any) -> str | None:
+    """What keeps ``entry`` from being one ``record`` writes (``migrate status`` shows it)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("event"), str):
-        return False
-    if not _is_number(entry.get("at")):
-        return False
-    if entry.get("weight") is not None and not _is_number(entry["weight"]):
-        return False
+        return "no 'event' name"
+    if not _is_time(entry.get("at")):
+        return "'at' is not a time"
+    if "weight" not in entry or (entry["weight"] is not None and not _is_number(entry["weight"])):
+        return "'weight' is not a number"
     if entry["event"] == "window":
         gates = entry.get("gates")
-        return isinstance(gates, list) and all(
+        if not isinstance(gates, list) or not all(
             isinstance(g, dict) and isinstance(g.get("reason"), str) for g in gates
-        )
+        ):
+            return "a window's 'gates' are not gate results"
+        if entry.get("decision") not in DECISIONS:
+            return f"a window's 'decision' is not one of {', '.join(DECISIONS)}"
+    return None
+
+
+def _is_time(value: Any) -> bool:
+    """A finite Unix time that ``datetime`` (and so ``migrate status``) can show."""
+    if not _is_number(value):
+        return False
+    try:
+        datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
     return True
 
 
