@@ -13,8 +13,9 @@ handlers) behind the production middleware chain. A "crash" is any of:
 * output that is not a sequence of complete, well-formed HTTP/1.1 responses.
 
 Every input runs over every backend of ``tests.server.helpers.BACKENDS`` (h11 and
-both twins of the httptools driver), and the two httptools twins must answer it
-with the same statuses.
+both twins of the httptools driver; ``httptools-py`` with the pure protocol and
+Request as well, the instrumented code), and the compiled and pure httptools
+paths must answer it with the same statuses.
 
 Run it (from the repository root; ``-runs`` counts inputs)::
 
@@ -44,10 +45,18 @@ import atheris  # noqa: E402
 with atheris.instrument_imports():
     import h11  # noqa: F401  (instrumented: coverage guidance inside the reference parser)
 
-    from llmstruct._ext import _llhttp_py  # noqa: F401  (the pure twin of the httptools driver)
-    from llmstruct.server import app as _app  # noqa: F401
-    from llmstruct.server import http_common, http_h11, http_httptools, middleware  # noqa: F401
-    from llmstruct.server import protocol as _protocol  # noqa: F401
+    # The pure twins: Python that atheris can instrument. The compiled ones (which the
+    # selectors load) give libFuzzer no coverage, so the guidance comes from these,
+    # run by the httptools-py backend, and every input is compared with the compiled.
+    from llmstruct._ext import (  # noqa: F401
+        _app_py,
+        _llhttp_py,
+        _metrics_py,
+        _middleware_py,
+        _protocol_py,
+        _request_py,
+    )
+    from llmstruct.server import http_common, http_h11, http_httptools  # noqa: F401
 
 from llmstruct.server.limits import Limits  # noqa: E402
 from llmstruct.server.middleware import LogSink, default_chain  # noqa: E402
@@ -59,6 +68,7 @@ from tests.server.helpers import (  # noqa: E402
     _BytesSocket,
     driver_for,
     make_app,
+    pure_twins_for,
 )
 
 KEY = "fuzz-key-0123456789abcdef"
@@ -91,6 +101,7 @@ class MethodTag:
 
 
 STATES = {}
+PROTOCOLS = {}
 for _backend in BACKENDS:
     _sink = LogSink(io.BytesIO())
     _chain = default_chain(KEY, cors_origins=("https://a.example",), rate=1e9, burst=10**9,
@@ -99,6 +110,8 @@ for _backend in BACKENDS:
     _app_obj.state["sink"] = _sink
     STATES[_backend] = ServerState(_app_obj, LIMITS, driver_for(_backend))
     STATES[_backend].loop = LOOP
+    # httptools-py: the pure protocol and Request too (the compiled ones elsewhere).
+    PROTOCOLS[_backend] = pure_twins_for(_backend, _app_obj) or HttpProtocol
 
 
 class _ProtocolErrors(logging.Handler):
@@ -130,7 +143,7 @@ def _settle() -> None:
 def run_one(backend: str, data: bytes, chunk: int) -> bytes:
     """Feed ``data`` to a fresh connection in ``chunk``-byte pieces; return what it wrote."""
     transport = FakeTransport()
-    proto = HttpProtocol(STATES[backend])
+    proto = PROTOCOLS[backend](STATES[backend])
     proto.connection_made(transport)
     for start in range(0, len(data), chunk):
         if transport.closed or transport.eof_written:
