@@ -71,7 +71,6 @@ from llmstruct.api.models import (
     TaskUpdateRequest,
 )
 from llmstruct.store.connection import ProcessConnection
-from llmstruct.store.walindex import WalIndexHeader
 
 SCHEMA_VERSION = 1
 DEFAULT_NAME = "tasks.db"
@@ -128,7 +127,6 @@ class TaskStoreError(Exception):
 # queued are the parent's threads' to commit (and are answered there), and the
 # queue's lock may have been held at the fork by a thread the child does not have.
 _STORES: weakref.WeakSet[TaskStore] = weakref.WeakSet()
-READ_CACHE_ENTRIES = 4096  # task answers kept by get_json between commits
 
 
 def _after_fork_in_child() -> None:
@@ -154,11 +152,6 @@ class TaskStore:
         # SQLite's errors as TaskStoreError (stateless, so one of each serves all threads).
         self._reading = _Using(self.path, self._reader)
         self._writing = _Using(self.path, self._writer)
-        # get_json's answers while the database is unchanged (walindex: no system call
-        # to know): a task read by id is then a dict lookup. Used under the reader's lock.
-        self._wal = WalIndexHeader(self.path)
-        self._read_stamp: bytes | None = None
-        self._read_cache: dict[str, dict[str, Any]] = {}
         self._queue: builtins.list[_QueuedRow] = []  # creates waiting for a group commit
         self._queue_lock = threading.Lock()
         _STORES.add(self)  # a forked child starts the queue afresh (_after_fork_in_child)
@@ -203,31 +196,9 @@ class TaskStore:
 
     def get_json(self, task_id: str) -> dict[str, Any] | None:
         """``get(task_id).model_dump(mode="json")`` without building the model: a server
-        answers task reads from it (validation is for rows coming in, not going out).
-
-        The answer may be shared with other calls: read it, do not change it. Answers
-        are kept until any process commits to the database (``walindex`` tells at
-        the cost of a memory compare), so a repeated read does not query SQLite."""
-        with self._reading as conn:
-            stamp = self._wal.stamp(conn)
-            if stamp is not None:
-                if stamp != self._read_stamp:
-                    self._read_cache.clear()
-                    self._read_stamp = stamp
-                kept = self._read_cache.get(task_id)
-                if kept is not None:
-                    return kept
-            row = conn.execute(_SELECT_BY_ID, (task_id,)).fetchone()
-            if row is None:
-                return None
-            answer = _task_json(row)
-            # Kept only if no commit came between the stamp and the query: the row is
-            # then what any read under this stamp returns.
-            if stamp is not None and self._wal.stamp(conn) == stamp:
-                if len(self._read_cache) >= READ_CACHE_ENTRIES:
-                    self._read_cache.clear()
-                self._read_cache[task_id] = answer
-            return answer
+        answers task reads from it (validation is for rows coming in, not going out)."""
+        row = self._row(task_id)
+        return None if row is None else _task_json(row)
 
     def _row(self, task_id: str) -> sqlite3.Row | None:
         with self._reading as conn:
@@ -324,8 +295,6 @@ class TaskStore:
 
     def close(self) -> None:
         """Close this process's connections; the next call opens new ones."""
-        self._wal.close()  # before its connection: the mapping is valid only while open
-        self._read_stamp = None
         self._reader.close()
         self._writer.close()
 
