@@ -128,10 +128,9 @@ def check_limit(name: str, value: Any) -> int | float:
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
-    # The compiled protocol keeps counts and sizes in C integers (Py_ssize_t).
-    if whole and value > sys.maxsize:
-        raise ValueError(f"{name} must be at most {sys.maxsize}, got {value!r}")
-    return int(value) if whole else float(value)
+    # A size or count beyond any real one means "no limit"; the compiled protocol keeps
+    # them in C integers (Py_ssize_t), which a larger value would overflow.
+    return min(int(value), sys.maxsize) if whole else float(value)
 
 
 DEFAULT_LIMITS = Limits()
