@@ -10,6 +10,7 @@ package: it just runs the twins. The build says which one it made.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import sys
@@ -20,9 +21,10 @@ from setuptools.command.build_ext import build_ext
 EXT_DIR = os.path.join("llmstruct", "_ext")
 
 
+@functools.cache
 def _twin_sources():
-    """llmstruct/_ext/twin_sources.py, loaded by path: the package is not importable
-    yet while it is being built."""
+    """llmstruct/_ext/twin_sources.py, loaded by path (once): the package is not
+    importable yet while it is being built."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -112,9 +114,13 @@ class ReportingBuildExt(build_ext):
         for ext in self.extensions:
             inplace_file, regular_file = self._get_inplace_equivalent(build_py, ext)
             module = ext.name.rsplit(".", 1)[-1]
-            pairs = [(regular_file, inplace_file)]
-            pairs.append(tuple(sources.record_path(f, module) for f in pairs[0]))
-            for built, in_place in pairs:
+            record = sources.record_path
+            # (setuptools' own copy also writes stubs; only Library extensions need
+            # them, and the twins are plain Extensions.)
+            for built, in_place in (
+                (regular_file, inplace_file),
+                (record(regular_file, module), record(inplace_file, module)),
+            ):
                 if os.path.exists(built):
                     self.copy_file(built, in_place, level=self.verbose)
                 elif os.path.exists(in_place):

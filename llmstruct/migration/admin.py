@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ProxyAdmin", "ProxyError", "check_key", "check_url", "read_rss"]
+__all__ = [
+    "ProxyAdmin", "ProxyError", "check_key", "check_url", "get_metrics", "metrics_url", "read_rss",
+]  # fmt: skip
 
 TIMEOUT = 10.0  # seconds for one admin call: the proxy answers these from memory
 _RSS = re.compile(rb"^process_resident_memory_bytes(?:\{[^}]*\})?\s+(\S+)", re.MULTILINE)
@@ -147,13 +149,20 @@ def _figures_problem(figures: dict[str, Any]) -> str | None:
     return None
 
 
+def metrics_url(backend_url: str) -> str:
+    return f"{backend_url.rstrip('/')}/api/v1/system/metrics"
+
+
+def get_metrics(client: httpx.Client, backend_url: str, api_key: str | None) -> httpx.Response:
+    """A backend's Prometheus text, asked with the API key; ``httpx.HTTPError`` as httpx."""
+    headers = {"X-API-Key": api_key} if api_key else {}
+    return client.get(metrics_url(backend_url), headers=headers, timeout=TIMEOUT)
+
+
 def read_rss(client: httpx.Client, backend_url: str, api_key: str | None) -> int | None:
     """``process_resident_memory_bytes`` from ``backend_url``/api/v1/system/metrics."""
-    headers = {"X-API-Key": api_key} if api_key else {}
     try:
-        response = client.get(
-            f"{backend_url.rstrip('/')}/api/v1/system/metrics", headers=headers, timeout=TIMEOUT
-        )
+        response = get_metrics(client, backend_url, api_key)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

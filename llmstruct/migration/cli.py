@@ -326,24 +326,22 @@ def _check_rss_readable(config: dict[str, Any], api_key: str | None) -> None:
     """
     import httpx
 
-    from llmstruct.migration.admin import TIMEOUT
+    from llmstruct.migration.admin import TIMEOUT, get_metrics, metrics_url
 
-    headers = {"X-API-Key": api_key} if api_key else {}
     with httpx.Client(timeout=TIMEOUT) as client:
         for side in ("custom", "legacy"):
             url = config.get(side)
             if not isinstance(url, str):
                 continue
-            metrics = f"{url.rstrip('/')}/api/v1/system/metrics"  # what read_rss reads
-            try:
-                refused = client.get(metrics, headers=headers).status_code
+            try:  # the same request as the gate's (admin.read_rss)
+                refused = get_metrics(client, url, api_key).status_code
             except httpx.HTTPError:
                 continue
             if refused in (401, 403):
                 key = "was refused" if api_key else f"is needed (--api-key or ${API_KEY_ENV})"
                 raise _Fail(
-                    f"the rss_ratio gate cannot read the {side} server's memory: {metrics} "
-                    f"answered {refused}; the backends' API key {key}"
+                    f"the rss_ratio gate cannot read the {side} server's memory: "
+                    f"{metrics_url(url)} answered {refused}; the backends' API key {key}"
                 )
 
 

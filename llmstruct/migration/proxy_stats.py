@@ -11,9 +11,9 @@ custom side's are the mirrored requests); ``errors`` -- those with status >= 500
 408 or 429 (the backend did not serve the request: it failed, timed out or shed
 load, which a client sees as a failure as much as a 503), plus upstream failures;
 ``upstream_failures`` -- no usable response (refused, broken, timed out: answered
-502/503/504 by the proxy). Latency runs from the
-proxy having the request head to the upstream response's last body byte passed
-on (streams included: a 10 s NDJSON scan counts 10 s).
+502/503/504 by the proxy). Latency runs from the proxy having the request head to
+the upstream response's last body byte passed on (streams included: a 10 s NDJSON
+scan counts 10 s).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ __all__ = ["BackendStats", "ProxyStats", "BACKENDS", "LEGACY", "CUSTOM"]
 
 LEGACY, CUSTOM = "legacy", "custom"
 BACKENDS = (LEGACY, CUSTOM)
-# prometheus_client's default buckets, as the servers' own metrics (seconds).
 # The 4xx statuses counted as errors with the 5xx: the server's refusals, not the client's.
 SERVER_REFUSALS = frozenset({408, 429})
+# prometheus_client's default buckets, as the servers' own metrics (seconds).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
