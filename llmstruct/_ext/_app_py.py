@@ -64,6 +64,7 @@ __all__ = [
     "Route",
     "RouteDoc",
     "StreamingResponse",
+    "encoded_json",
 ]
 
 log = logging.getLogger("llmstruct.server")
@@ -89,9 +90,8 @@ def encode_header(name: str, value: str) -> tuple[bytes, bytes]:
 class Response:
     """A complete response. ``headers`` is a list of (lower-case name, value) bytes pairs."""
 
-    __slots__ = ("status", "headers", "body", "close")
-    streaming = False
-    media_type: str | None = None
+    __slots__ = ("status", "headers", "body", "close", "streaming")  # _app_c.pxd's fields
+    media_type = None  # str | None: a subclass's default ``media_type``
 
     def __init__(
         self,
@@ -103,6 +103,7 @@ class Response:
         self.status = status_code
         self.body = content.encode() if isinstance(content, str) else bytes(content)
         self.close = False  # True: end the connection after this response
+        self.streaming = False  # True: a StreamingResponse
         media = media_type or self.media_type
         self.headers: list[tuple[bytes, bytes]] = (
             [(b"content-type", _CONTENT_TYPES.get(media) or _content_type(media))] if media else []
@@ -151,6 +152,7 @@ class JSONResponse(Response):
             self.status = status_code
             self.body = orjson.dumps(content)
             self.close = False
+            self.streaming = False
             self.headers = [_JSON_TYPE]
 
 
@@ -162,8 +164,7 @@ class PlainTextResponse(Response):
 class StreamingResponse(Response):
     """A body produced piece by piece (sync or async iterable of bytes/str), sent chunked."""
 
-    __slots__ = ("content", "_agen")
-    streaming = True
+    __slots__ = ("content", "_agen")  # _app_c.pxd's fields
 
     def __init__(
         self,
@@ -173,6 +174,7 @@ class StreamingResponse(Response):
         media_type: str | None = None,
     ) -> None:
         super().__init__(b"", status_code, headers, media_type)
+        self.streaming = True
         self.content = content
         self._agen: Any = None
 
@@ -183,6 +185,19 @@ class StreamingResponse(Response):
     def close_iterator(self) -> Awaitable[None]:
         """Release the producer (finally blocks run) whether or not it was exhausted."""
         return close_content(self._agen, self.content)
+
+
+def encoded_json(body: bytes, status_code: int = 200) -> JSONResponse:
+    """A JSONResponse of JSON already encoded: ``Response(body, media_type=
+    "application/json")`` without the constructor's arguments to sort out. For the
+    answers that keep their bytes (project info, cached context, health)."""
+    response = JSONResponse.__new__(JSONResponse)  # compiled: tp_new, no __init__ to parse
+    response.status = status_code
+    response.body = body
+    response.close = False
+    response.streaming = False
+    response.headers = [_JSON_TYPE]
+    return response
 
 
 def error_json(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:

@@ -18,7 +18,6 @@ accepted it (the ``pid`` of the worker is a label of ``llmstruct_worker_info``).
 
 from __future__ import annotations
 
-import bisect
 import os
 import resource
 import time
@@ -33,7 +32,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # prometheus_client's default histogram buckets (seconds).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _UNMATCHED = "<unmatched>"
-_bucket = bisect.bisect_left
 _perf_counter = time.perf_counter
 
 
@@ -67,7 +65,14 @@ class Metrics:
             series = self._series[key] = [0.0] + [0] * (len(BUCKETS) + 1)
         elapsed = _perf_counter() - request.started
         series[0] += elapsed
-        series[1 + _bucket(BUCKETS, elapsed)] += 1
+        # bisect_left by hand: compiled, a loop over C doubles that nearly always
+        # stops at the first bound, where a call to bisect cost a fifth of this hook.
+        index = 1
+        for bound in BUCKETS:
+            if elapsed <= bound:
+                break
+            index += 1
+        series[index] += 1
         return response
 
     def requests(self) -> dict[tuple[str, str, int], int]:

@@ -26,7 +26,6 @@ by ``"REDACTED"``.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
@@ -65,14 +64,15 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 class RequestId:
     """Gives each request an id (the client's ``X-Request-ID`` if sane), echoed in the response.
 
-    Generated ids are a per-process random prefix and a counter: unique, and cheap.
+    Generated ids are a per-process random prefix and a counter in hex: unique, and
+    cheap (compiled, the counter is a C integer and the f-string a C conversion).
     """
 
-    __slots__ = ("_format", "_counter")  # the fields of _middleware_c.pxd
+    __slots__ = ("_prefix", "_count")  # the fields of _middleware_c.pxd
 
     def __init__(self) -> None:
-        self._format = os.urandom(4).hex() + "-%x"  # %-formatting: the cheapest here
-        self._counter = itertools.count(1)
+        self._prefix = os.urandom(4).hex() + "-"
+        self._count = 0
 
     def on_request(self, request: Request) -> None:
         for name, value in request.raw_headers:
@@ -82,10 +82,12 @@ class RequestId:
                     request.request_id = given
                     return
                 break
-        request.request_id = self._format % next(self._counter)
+        self._count += 1
+        request.request_id = f"{self._prefix}{self._count:x}"
 
     def on_response(self, request: Request, response: Response) -> Response:
-        response.headers.append((b"x-request-id", request.request_id.encode()))
+        request_id: str = request.request_id
+        response.headers.append((b"x-request-id", request_id.encode("latin-1")))
         return response
 
 

@@ -9,6 +9,8 @@ cimport cython
 
 # Aliased: the source imports the Python name RequestHead, which a cimport would shadow.
 from llmstruct._ext._httphead_c cimport RequestHead as CRequestHead
+# The app's responses (the App's response_class, checked in _start before write).
+from llmstruct._ext._app_c cimport Response as CResponse
 
 
 cdef class HttpProtocol
@@ -31,7 +33,7 @@ cdef class Cycle:
     cdef public bint continue_sent
 
     cpdef wake(self)
-    cpdef write(self, response)
+    cpdef write(self, CResponse response)
 
 
 cdef class HttpProtocol:
@@ -80,7 +82,7 @@ cdef class HttpProtocol:
     @cython.locals(cycle=Cycle)
     cpdef _run_queue(self)
     cpdef _start(self, Cycle cycle)
-    cpdef bint keep_alive(self, Cycle cycle, response)
+    cpdef bint keep_alive(self, Cycle cycle, CResponse response)
     cpdef complete(self, Cycle cycle, keep_alive, error=*)
     cpdef _set_phase(self, phase)
     cpdef _arm(self, double at)

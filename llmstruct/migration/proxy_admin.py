@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from llmstruct.server.app import HTTPException, PlainTextResponse, Request, Response, error_json
+from llmstruct.server.app import (
+    HTTPException,
+    PlainTextResponse,
+    Request,
+    Response,
+    encoded_json,
+    error_json,
+)
 
 if TYPE_CHECKING:
     from llmstruct.migration.proxy import ProxyApp
@@ -57,9 +64,7 @@ def _is_loopback(address: str | None) -> bool:
 
 
 def _json(value: Any) -> Response:
-    response = Response(orjson.dumps(value))
-    response.headers = [(b"content-type", b"application/json")]
-    return response
+    return encoded_json(orjson.dumps(value))
 
 
 def add_admin_routes(app: ProxyApp) -> None:

@@ -49,6 +49,7 @@ from llmstruct.server.app import (
     Request,
     Response,
     StreamingResponse,
+    encoded_json,
 )
 from llmstruct.server.task_batch import CreateBatcher
 
@@ -176,7 +177,7 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
         answer = inline(engine.project_info_json_now)
         if answer is None:
             return project_info_later()
-        return Response(answer, media_type="application/json")
+        return encoded_json(answer)
 
     async def project_info_later() -> Any:
         return (await off_loop(engine.project_info)).model_dump(mode="json")
@@ -200,7 +201,7 @@ def add_api_routes(app: App, engine: CoreEngine) -> None:
     # -- context -------------------------------------------------------------------------------
     def cached_context(*request: Any) -> Response | None:
         answer = inline(engine.context_json_now, *request)
-        return None if answer is None else Response(answer, media_type="application/json")
+        return None if answer is None else encoded_json(answer)
 
     async def built_context(*request: Any) -> Any:
         return (await off_loop(engine.context, *request)).model_dump(mode="json")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         RouteDoc,
         StreamingResponse,
         encode_header,
+        encoded_json,
         error_json,
     )
 else:
@@ -33,7 +34,9 @@ else:
         _impl.Request, _impl.Response, _impl.JSONResponse, _impl.PlainTextResponse,
         _impl.StreamingResponse,
     )  # fmt: skip
-    encode_header, error_json = _impl.encode_header, _impl.error_json
+    encode_header, encoded_json, error_json = (
+        _impl.encode_header, _impl.encoded_json, _impl.error_json
+    )  # fmt: skip
 
 __all__ = [
     "App",
@@ -47,5 +50,6 @@ __all__ = [
     "RouteDoc",
     "StreamingResponse",
     "encode_header",
+    "encoded_json",
     "error_json",
 ]
