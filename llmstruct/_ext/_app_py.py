@@ -2,10 +2,10 @@
 
 Every request is dispatched here, so this module is a hot path with two twins
 of one source: this is the pure twin, and the build compiles this same file as
-``_app_c`` (Cython's pure Python mode; ``_app_c.pxd`` declares nothing, so the
-classes stay ordinary Python classes -- handlers and tests subclass and extend
-them -- and only the code is compiled). ``llmstruct.server.app`` is the
-selector everything imports from.
+``_app_c`` (Cython's pure Python mode; ``_app_c.pxd`` makes the responses, the App
+and its handler entries extension types, whose fields typed code reads directly;
+handlers and tests still subclass and extend them). ``llmstruct.server.app`` is
+the selector everything imports from.
 
 ``App`` holds the routes (``llmstruct._ext.router.Router``, one for HTTP and one
 for WebSocket routes) and the middleware chain, and answers the protocol's three
