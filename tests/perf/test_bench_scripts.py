@@ -23,7 +23,7 @@ PERF = REPO / "perf"
 HANG = 120.0  # upper bound on one script; never asserted on
 RUN_KEYS = {"requests", "rps", "p50_ms", "p95_ms", "p99_ms", "non_2xx", "socket_errors", "errors"}
 TARGETS = {"throughput_vs_fastapi", "p95_vs_fastapi", "rss_vs_fastapi", "context_vs_cli_bridge",
-           "limit_vs_health"}  # fmt: skip
+           "limit_vs_health", "limit_vs_health_paired"}  # fmt: skip
 TINY = """\
 import pyperf
 
@@ -62,11 +62,11 @@ def test_bench_migration_measures_the_custom_server_and_the_limit(tmp_path: Path
     out = tmp_path / "migration.json"
     server, client = _cpus()
     done = run("bench_migration.py", "--servers", "custom-httptools,limit", "--duration", "1",
-               "--rounds", "2", "--warmup", "0", "--server-cpu", str(server),
+               "--rounds", "2", "--pairs", "3", "--warmup", "0", "--server-cpu", str(server),
                "--client-cpu", str(client), "--json", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {"machine", "settings", "servers", "ratios", "rounds"}
+    assert set(result) == {"machine", "settings", "servers", "ratios", "rounds", "paired_health"}
     # Two rounds of each server, and the reported figures are their medians.
     rounds = result["rounds"]
     assert [len(rounds[name]) for name in ("custom-httptools", "limit")] == [2, 2]
@@ -92,10 +92,27 @@ def test_bench_migration_measures_the_custom_server_and_the_limit(tmp_path: Path
     health = result["ratios"]["limit_vs_health"]
     assert len(health["rounds"]) == 2
     assert health["value"] == pytest.approx(sum(health["rounds"]) / 2)
+    # Health once more in alternating pairs: each pair's ratio from its own figures,
+    # the judged value their median.
+    pairs = result["paired_health"]["pairs"]
+    assert len(pairs) == 3 and result["paired_health"]["errors"] == 0
+    for pair in pairs:
+        assert pair["custom-httptools"] > 0 and pair["limit"] > 0
+        assert pair["ratio"] == pytest.approx(pair["limit"] / pair["custom-httptools"])
+    paired = result["ratios"]["limit_vs_health_paired"]
+    assert paired["rounds"] == [pair["ratio"] for pair in pairs]
+    assert paired["value"] == sorted(paired["rounds"])[1]
+    assert paired["met"] == (paired["value"] <= 2.0)
+    assert "| limit / custom-httptools, health req/s, paired runs |" in done.stdout
     # The FastAPI servers were not asked for: their ratios say so instead of guessing.
     assert result["ratios"]["throughput_vs_fastapi"] == {
         "value": None, "target": ">= 5", "met": None, "rounds": []}  # fmt: skip
     assert "| custom-httptools | context |" in done.stdout
+
+
+def test_bench_migration_rejects_a_negative_pair_count() -> None:
+    done = run("bench_migration.py", "--pairs", "-1")
+    assert_one_line_error(done, "--pairs: must not be negative")
 
 
 def test_bench_migration_rejects_an_unknown_server() -> None:
