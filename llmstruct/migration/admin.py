@@ -11,7 +11,7 @@ expected JSON) becomes one ``ProxyError`` whose message can be shown as it is.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -96,8 +96,8 @@ class ProxyAdmin:
         """The stats of the window that just ended; a new window starts."""
         return self._checked_stats(self._call("POST", "/_proxy/stats/window"))
 
-    def backend_rss(self, backend_url: str) -> int | None:
-        """A backend's resident memory in bytes, or ``None`` if it cannot be read."""
+    def backend_rss(self, backend_url: str) -> RssReading:
+        """A backend's resident memory in bytes, or why it cannot be read."""
         return read_rss(self._backends, backend_url, self._api_key)
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -159,21 +159,30 @@ def get_metrics(client: httpx.Client, backend_url: str, api_key: str | None) -> 
     return client.get(metrics_url(backend_url), headers=headers, timeout=TIMEOUT)
 
 
-def read_rss(client: httpx.Client, backend_url: str, api_key: str | None) -> int | None:
+class RssReading(NamedTuple):
+    """A backend's ``process_resident_memory_bytes``: ``value`` in bytes, or ``None``
+    and ``problem``, what went wrong (for the gate's and the report's words)."""
+
+    value: int | None
+    problem: str = ""
+
+
+def read_rss(client: httpx.Client, backend_url: str, api_key: str | None) -> RssReading:
     """``process_resident_memory_bytes`` from ``backend_url``/api/v1/system/metrics."""
+    url = metrics_url(backend_url)
     try:
         response = get_metrics(client, backend_url, api_key)
-    except httpx.HTTPError:
-        return None
+    except httpx.HTTPError as exc:
+        return RssReading(None, f"{url}: {_why(exc)}")
     if response.status_code != 200:
-        return None
+        return RssReading(None, f"{url} answered {response.status_code}")
     found = _RSS.search(response.content)
     if found is None:
-        return None
+        return RssReading(None, f"{url} has no process_resident_memory_bytes")
     try:
-        return int(float(found.group(1)))
-    except ValueError:
-        return None
+        return RssReading(int(float(found.group(1))))
+    except (ValueError, OverflowError):  # "nan" passes float() and fails int(): ValueError
+        return RssReading(None, f"{url} gives process_resident_memory_bytes as {found.group(1)!r}")
 
 
 def _why(exc: httpx.HTTPError) -> str:

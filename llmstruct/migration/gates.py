@@ -117,6 +117,9 @@ class Window:
     legacy_rss: int | None
     # The legacy p95 of the latest earlier window with enough legacy samples.
     baseline_legacy_p95_ms: float | None = None
+    # Why a side's RSS is None (admin.RssReading.problem), for the gate's reason.
+    custom_rss_problem: str = ""
+    legacy_rss_problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,9 @@ def _p95_ratio(window: Window, min_samples: int) -> tuple[float | None, str]:
 def _rss_ratio(window: Window, min_samples: int) -> tuple[float | None, str]:
     if window.custom_rss is None or window.legacy_rss is None:
         missing = "custom" if window.custom_rss is None else "legacy"
-        return None, f"could not read the {missing} server's process_resident_memory_bytes"
+        problem = window.custom_rss_problem if missing == "custom" else window.legacy_rss_problem
+        because = f" ({problem})" if problem else ""
+        return None, f"could not read the {missing} server's process_resident_memory_bytes{because}"
     if window.legacy_rss <= 0:
         return None, "the legacy server reported 0 bytes resident"
     return window.custom_rss / window.legacy_rss, ""

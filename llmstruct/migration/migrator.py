@@ -44,7 +44,7 @@ from typing import Any
 
 from llmstruct.migration import gates as gatelib
 from llmstruct.migration import state as statelib
-from llmstruct.migration.admin import ProxyAdmin, ProxyError
+from llmstruct.migration.admin import ProxyAdmin, ProxyError, RssReading
 from llmstruct.migration.state import StateError
 
 __all__ = [
@@ -295,12 +295,16 @@ class Migrator:
 
     def _measure(self, state: dict[str, Any], plan: Plan, stats: dict[str, Any]) -> gatelib.Window:
         legacy, custom = stats["backends"]["legacy"], stats["backends"]["custom"]
-        rss: dict[str, int | None] = {"legacy": None, "custom": None}
+        rss = {"legacy": RssReading(None), "custom": RssReading(None)}
         if any(gate.metric == "rss_ratio" for gate in plan.gates):
             config = self.admin.config()
             for side in rss:
                 url = config.get(side)
-                rss[side] = self.admin.backend_rss(url) if isinstance(url, str) else None
+                rss[side] = (
+                    self.admin.backend_rss(url)
+                    if isinstance(url, str)
+                    else RssReading(None, f"the proxy's config has no {side} URL")
+                )
         return gatelib.Window(
             custom_requests=_count(custom, "requests"),
             custom_errors=_count(custom, "errors"),
@@ -308,9 +312,11 @@ class Migrator:
             legacy_errors=_count(legacy, "errors"),
             custom_p95_ms=_p95(custom),
             legacy_p95_ms=_p95(legacy),
-            custom_rss=rss["custom"],
-            legacy_rss=rss["legacy"],
+            custom_rss=rss["custom"].value,
+            legacy_rss=rss["legacy"].value,
             baseline_legacy_p95_ms=state.get("baseline_legacy_p95_ms"),
+            custom_rss_problem=rss["custom"].problem,
+            legacy_rss_problem=rss["legacy"].problem,
         )
 
     def _passed(self, state: dict[str, Any], plan: Plan) -> None:

@@ -42,7 +42,7 @@ def collect(admin: ProxyAdmin) -> dict[str, Any]:
     stats = admin.stats()
     config = admin.config()
     rss = {
-        side: admin.backend_rss(config[side]) if isinstance(config.get(side), str) else None
+        side: admin.backend_rss(config[side]).value if isinstance(config.get(side), str) else None
         for side in SIDES
     }
     try:

@@ -60,7 +60,7 @@ class FakeProxy:
         self.custom_error_share = 0.0
         self.legacy_p95_ms = 20.0
         self.custom_p95_ms = 5.0
-        self.rss = {"legacy": 80 * 2**20, "custom": 40 * 2**20}
+        self.rss: dict[str, int | None] = {"legacy": 80 * 2**20, "custom": 40 * 2**20}
         self.stats_document: dict[str, Any] | None = None  # what GET /_proxy/stats answers
         self.unavailable = 0  # answer ``refusal`` (503) to this many admin calls
         self.refusal = 503
@@ -151,10 +151,9 @@ def _handler_for(fake: FakeProxy) -> type[BaseHTTPRequestHandler]:
                 side = self.path.split("/")[1]
                 with fake.lock:
                     fake.metrics_headers.append(dict(self.headers))
-                text = (
-                    "# TYPE process_resident_memory_bytes gauge\n"
-                    f"process_resident_memory_bytes {fake.rss[side]}\n"
-                )
+                text = "# TYPE process_resident_memory_bytes gauge\n"
+                if fake.rss[side] is not None:  # None: a server without the gauge
+                    text += f"process_resident_memory_bytes {fake.rss[side]}\n"
                 self._send(200, text.encode(), "text/plain; version=0.0.4")
             else:
                 self._send(404, {"detail": "Not Found"})

@@ -116,6 +116,13 @@ def test_unreadable_rss_is_inconclusive():
     result = evaluate(parse_gate("rss_ratio<=1"), window(legacy_rss=None), min_samples=1)
     assert result.outcome == INCONCLUSIVE
     assert "legacy server's process_resident_memory_bytes" in result.reason
+    # With the reader's problem, the reason says what went wrong.
+    told = window(custom_rss=None, custom_rss_problem="http://c/api/v1/system/metrics answered 401")
+    result = evaluate(parse_gate("rss_ratio<=1"), told, min_samples=1)
+    assert result.reason == (
+        "rss_ratio: could not read the custom server's process_resident_memory_bytes "
+        "(http://c/api/v1/system/metrics answered 401)"
+    )
 
 
 def test_one_failure_fails_the_window_and_one_unknown_holds_it():

@@ -140,6 +140,23 @@ def test_too_few_samples_hold_the_weight_and_finally_halt(tmp_path, fake):
     assert "--max-inconclusive 3" in history[-1]["reason"]
 
 
+def test_an_unreadable_memory_gauge_holds_the_window_and_says_why(tmp_path, fake):
+    fake.rss["custom"] = None  # the custom server's metrics lack the gauge
+    path = make_state(tmp_path / "m.json", fake.url, max_inconclusive=2)
+    status, _ = drive(path, fake)
+    assert status == EXIT_HALTED
+    assert fake.puts == [0.1, 0.0]  # an unknown memory never counts as a pass
+    history = statelib.load(path)["history"]
+    windows = [e for e in history if e["event"] == "window"]
+    assert [w["decision"] for w in windows] == ["inconclusive"] * 2
+    rss = {g["gate"]: g for g in windows[-1]["gates"]}["rss_ratio<=1"]
+    assert rss["outcome"] == "inconclusive"
+    assert (
+        "rss_ratio: could not read the custom server's process_resident_memory_bytes "
+        f"({fake.url}/custom/api/v1/system/metrics has no process_resident_memory_bytes)"
+    ) == rss["reason"]
+
+
 def test_samples_arriving_after_a_hold_let_the_stage_pass(tmp_path, fake):
     def traffic(weight):
         # Each window is two POSTs (open, then close and judge): the first two judged
