@@ -394,7 +394,12 @@ class App:
     ) -> Response:
         for hook in unwind:
             try:
-                response = hook(request, response)
+                answer = hook(request, response)
+                if not isinstance(answer, Response):
+                    # The next hooks read a Response's fields directly (compiled):
+                    # anything else, a forgotten ``return`` above all, is a 500 here.
+                    raise TypeError(f"{hook!r} returned {type(answer).__name__}, not a Response")
+                response = answer
             except Exception as exc:
                 response = self._error(request, exc)
         return response

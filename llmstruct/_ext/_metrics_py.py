@@ -65,7 +65,7 @@ class Metrics:
             series = self._series[key] = [0.0] + [0] * (len(BUCKETS) + 1)
         elapsed = _perf_counter() - request.started
         series[0] += elapsed
-        # bisect_left by hand: compiled, a loop over C doubles that nearly always
+        # bisect_left by hand: compiled, a loop with a C double compare that nearly always
         # stops at the first bound, where a call to bisect cost a fifth of this hook.
         index = 1
         for bound in BUCKETS:

@@ -85,3 +85,24 @@ def test_middleware_that_skips_public_routes_sees_only_the_others(serve):
     assert seeing.requests == seeing.responses == ["/open", "/closed", "/missing"]
     assert skipping.requests == ["/closed", "/missing"]  # an unknown path is no public route
     assert skipping.responses == ["/open", "/closed", "/missing"]  # on_response: every answer
+
+
+def test_a_response_hook_that_forgets_to_return_is_a_500_and_the_server_goes_on(serve):
+    from llmstruct.server.middleware import RequestId
+
+    class Forgetful:  # appends a header and forgets ``return response``
+        def on_response(self, request, response):
+            response.headers.append((b"x-forgetful", b"1"))
+
+    # RequestId, outermost, reads the response its inner hook gave back: the compiled
+    # twin reads its fields directly, so a None must be stopped before it gets there.
+    server = serve(make_app_with([RequestId(), Forgetful()]))
+    assert get(server.port, "/answer?now=1") == (500, {"detail": "Internal Server Error"})
+    assert get(server.port, "/answer?now=1") == (500, {"detail": "Internal Server Error"})
+
+
+def make_app_with(middleware: list) -> App:
+    app = make_app()
+    for hook in middleware:
+        app.add_middleware(hook)
+    return app
