@@ -477,24 +477,23 @@ def report(results: dict, targets: dict, info: dict, args: argparse.Namespace) -
 
 
 # -- command line ----------------------------------------------------------------------------------
-def _positive(text: str) -> int:
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < minimum:
+        bound = f"must be at least {minimum}" if minimum else "must not be negative"
+        raise argparse.ArgumentTypeError(f"{bound}, not {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
+    return _whole_number(text, 0)
 
 
 def _servers(text: str) -> list[str]:
