@@ -100,6 +100,15 @@ class ProxyAdmin:
         """A backend's resident memory in bytes, or why it cannot be read."""
         return read_rss(self._backends, backend_url, self._api_key)
 
+    def backends_rss(self, config: dict[str, Any]) -> dict[str, RssReading]:
+        """Each side's memory, from the backend URLs of the proxy's ``config``."""
+        return {
+            side: self.backend_rss(url)
+            if isinstance(url := config.get(side), str)
+            else RssReading(None, f"the proxy's config has no {side} URL")
+            for side in ("legacy", "custom")
+        }
+
     # -- plumbing ------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         where = f"{method} {self.url}{path}"

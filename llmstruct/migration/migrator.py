@@ -297,14 +297,7 @@ class Migrator:
         legacy, custom = stats["backends"]["legacy"], stats["backends"]["custom"]
         rss = {"legacy": RssReading(None), "custom": RssReading(None)}
         if any(gate.metric == "rss_ratio" for gate in plan.gates):
-            config = self.admin.config()
-            for side in rss:
-                url = config.get(side)
-                rss[side] = (
-                    self.admin.backend_rss(url)
-                    if isinstance(url, str)
-                    else RssReading(None, f"the proxy's config has no {side} URL")
-                )
+            rss = self.admin.backends_rss(self.admin.config())
         return gatelib.Window(
             custom_requests=_count(custom, "requests"),
             custom_errors=_count(custom, "errors"),

@@ -41,10 +41,7 @@ def collect(admin: ProxyAdmin) -> dict[str, Any]:
     """The report of the proxy behind ``admin``: its stats plus both backends' RSS."""
     stats = admin.stats()
     config = admin.config()
-    rss = {
-        side: admin.backend_rss(config[side]).value if isinstance(config.get(side), str) else None
-        for side in SIDES
-    }
+    rss = {side: reading.value for side, reading in admin.backends_rss(config).items()}
     try:
         return build_report(stats, rss, proxy=admin.url)
     except (TypeError, ValueError, OverflowError) as exc:  # a proxy answering nonsense
